@@ -1,0 +1,172 @@
+"""Check one image and make it storable: the rules shared by the layout report and the converter.
+
+`prepare_image` takes a file's bytes and returns JPEG bytes that TensorFlow's JPEG decoder (the one
+training uses) is proven to decode, or raises `ImageProblem` with a reason a person understands.
+
+- A JPEG that is already RGB, upright and small enough is stored byte for byte.
+- Anything else Pillow decodes (PNG, GIF, BMP, WebP, TIFF, CMYK or greyscale JPEG, RGBA, 16-bit) is
+  converted to an RGB JPEG; EXIF orientation is applied; transparency is flattened onto white.
+- An optional `max_side` shrinks large photos (fewer bytes to decode at every training epoch).
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import settings
+
+# Pillow's own bomb check would raise before ours with a less helpful message; ours runs first.
+Image.MAX_IMAGE_PIXELS = None
+
+EXIF_ORIENTATION = 0x0112
+# TensorFlow decodes at 1/8 scale for the proof: the whole compressed stream is still read and
+# checked (a truncated or corrupt file fails the same way), only the final pixels are fewer.
+VALIDATION_RATIO = 8
+
+
+class ImageProblem(ValueError):
+    """An image file that cannot be stored; str(error) is the reason shown to the user."""
+
+
+@dataclass
+class PreparedImage:
+    """JPEG bytes ready for a TFRecord, with the facts the record stores about them."""
+
+    data: bytes
+    height: int
+    width: int
+    source_format: str   # what the file really is: JPEG, PNG, GIF, ...
+    converted: bool      # False when the original bytes are stored unchanged
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format from the file's first bytes (its "magic number"), whatever its name says."""
+    signatures = {
+        b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+        b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
+    }
+    for magic, name in signatures.items():
+        if data.startswith(magic):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return "HEIC"
+    return None
+
+
+def open_image(data: bytes, max_pixels: int = settings.MAX_PIXELS) -> Image.Image:
+    """Open an image lazily (header only) and apply the size checks; raise ImageProblem if unusable."""
+    if not data:
+        raise ImageProblem("empty file (0 bytes): the copy or download probably failed")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        if sniff_format(data) == "HEIC":
+            raise ImageProblem("HEIC photo (iPhone format) that Pillow cannot read: "
+                               "export it as JPEG first") from None
+        raise ImageProblem("not an image: its content is no format Pillow reads "
+                           "(JPEG, PNG, GIF, BMP, WebP, TIFF)") from None
+    except Exception as error:  # corrupt headers raise all sorts of errors
+        raise ImageProblem(f"corrupt image header: {error}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageProblem(
+            f"too many pixels: {width}x{height} = {width * height:,} is over the limit of "
+            f"{max_pixels:,} (a decompression bomb, or a huge scan: shrink it first or raise "
+            "max_pixels)")
+    if width < 1 or height < 1:
+        raise ImageProblem(f"image has no pixels ({width}x{height})")
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Decode and convert to 8-bit RGB: orientation applied, alpha flattened onto white."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16-bit and 32-bit greys: scale the real range to 0..255 (Pillow would clip at 255).
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+        image = Image.fromarray(np.clip(values * 255.0 / top, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def _shrink(image: Image.Image, max_side: int | None) -> Image.Image:
+    if max_side and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=2.0)
+    return image
+
+
+def encode_jpeg(image: Image.Image, quality: int = settings.JPEG_QUALITY) -> bytes:
+    """RGB JPEG bytes of a Pillow image (baseline, 4:2:0, as TensorFlow decodes fastest)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def tensorflow():
+    """Import TensorFlow once, in the calling thread (before worker threads need it)."""
+    import tensorflow as tf
+    return tf
+
+
+def validate_jpeg(data: bytes, height: int, width: int) -> None:
+    """Prove that TensorFlow's JPEG decoder (the one training uses) decodes these bytes to an RGB
+    image of the stated size; raise ImageProblem otherwise."""
+    tf = tensorflow()
+    try:
+        shape = tf.io.extract_jpeg_shape(data).numpy()
+        decoded = tf.io.decode_jpeg(data, channels=3, ratio=VALIDATION_RATIO)
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        message = str(error).split("[Op:")[0].split("}}")[-1].strip() or type(error).__name__
+        raise ImageProblem(f"TensorFlow cannot decode it (truncated or corrupt): {message}") from None
+    expected = (-(-height // VALIDATION_RATIO), -(-width // VALIDATION_RATIO), 3)
+    if tuple(shape[:2]) != (height, width) or tuple(decoded.shape) != expected:
+        raise ImageProblem(f"decoded size {tuple(shape)} differs from the header's {height}x{width}")
+
+
+def prepare_image(data: bytes, max_side: int | None = None,
+                  max_pixels: int = settings.MAX_PIXELS) -> PreparedImage:
+    """Return storable JPEG bytes for one image file's bytes, or raise ImageProblem with the reason."""
+    image = open_image(data, max_pixels)
+    source_format = image.format or sniff_format(data) or "unknown"
+    width, height = image.size
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1) if source_format == "JPEG" else 1
+    too_big = bool(max_side) and max(width, height) > max_side
+    if source_format == "JPEG" and image.mode == "RGB" and orientation in (0, 1) and not too_big:
+        try:
+            validate_jpeg(data, height, width)
+            return PreparedImage(data, height, width, source_format, converted=False)
+        except ImageProblem as problem:
+            failure = problem  # maybe Pillow still reads it (rare JPEG flavours): try to convert
+    else:
+        failure = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if too_big and source_format == "JPEG":
+                image.draft("RGB", (max_side, max_side))  # decode at a reduced scale: much faster
+            image.load()
+            rgb = _shrink(_to_rgb(image), max_side)
+    except ImageProblem:
+        raise
+    except Exception as error:
+        if failure is not None:
+            raise failure from None
+        raise ImageProblem(f"{source_format} does not decode (truncated or corrupt): {error}") from None
+    encoded = encode_jpeg(rgb)
+    validate_jpeg(encoded, rgb.height, rgb.width)
+    return PreparedImage(encoded, rgb.height, rgb.width, source_format, converted=True)

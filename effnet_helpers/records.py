@@ -1,0 +1,477 @@
+"""Stage 2, TFRecords: convert a train/validation image folder into sharded TFRecord files in the
+schema of the tensorflow/tpu converter (imagenet_to_gcs.py), and read them back (its records too).
+
+Output folder after a finished run:
+    train-00000-of-00003 ... validation-00000-of-00001   the shards (1-based image/class/label)
+    synset_id2label.json                                  0-based label map {"0": "class", ...}
+    skipped.csv                                           every file not written, with the reason
+    manifest.json                                         counts per split, class and shard; last
+
+While a run is under way, everything lives in OUTPUT_DIR/.incomplete/: a shard is written under a
+temporary name and renamed when complete, with a small JSON state beside it, so a killed run is
+restarted and carries on from the shards already done. Final names appear only at the end.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import settings, storage
+from .images import ImageProblem, prepare_image, tensorflow
+from .layout import DatasetError, apply_class_mapping, candidates, class_names, scan_dataset
+from .layout import read_label_map, write_label_map
+
+SCHEMA_VERSION = 1
+LABEL_OFFSET = 1  # image/class/label is 1-based in the reference schema
+SHARD_PATTERN = re.compile(r"^(train|validation)-(\d{5})-of-(\d{5})$")
+
+
+# --- one record -----------------------------------------------------------------------------
+
+def _bytes(value: bytes):
+    tf = tensorflow()
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def _int64(value: int):
+    tf = tensorflow()
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+def build_example(image: bytes, label: int, synset: str, filename: str, height: int, width: int):
+    """One tf.train.Example with the tensorflow/tpu converter's keys. `label` is the 1-based class id."""
+    tf = tensorflow()
+    return tf.train.Example(features=tf.train.Features(feature={
+        "image/encoded": _bytes(image),
+        "image/class/label": _int64(label),
+        "image/class/synset": _bytes(synset.encode("utf-8")),
+        "image/filename": _bytes(filename.encode("utf-8")),
+        "image/height": _int64(height),
+        "image/width": _int64(width),
+        "image/channels": _int64(3),
+        "image/colorspace": _bytes(b"RGB"),
+        "image/format": _bytes(b"JPEG"),
+    }))
+
+
+def feature_spec() -> dict:
+    """The keys a reader needs; extra keys in a record are ignored, missing optional ones default."""
+    tf = tensorflow()
+    return {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+        "image/class/synset": tf.io.FixedLenFeature([], tf.string, default_value=""),
+        "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    }
+
+
+def parse_record(serialized) -> dict:
+    """Parse one serialized Example into image bytes, a 0-based label, synset and filename."""
+    tf = tensorflow()
+    parsed = tf.io.parse_single_example(serialized, feature_spec())
+    return {
+        "image": parsed["image/encoded"],
+        "label": tf.cast(parsed["image/class/label"], tf.int32) - LABEL_OFFSET,
+        "synset": parsed["image/class/synset"],
+        "filename": parsed["image/filename"],
+    }
+
+
+# --- planning -------------------------------------------------------------------------------
+
+@dataclass
+class Shard:
+    """The files of one shard, in write order, and where its state lives while in progress."""
+
+    split: str
+    index: int
+    files: list = field(default_factory=list)  # dicts: path, class, filename, relpath
+
+    @property
+    def stem(self) -> str:
+        return f"{self.split}-{self.index:05d}"
+
+
+def shard_count(total_bytes: int, n_files: int, shard_size_mb: float | None,
+                shards: int | None) -> int:
+    """Shards for one split: given, or enough to keep each under the target size (by the input
+    bytes); never more shards than files and never fewer than one."""
+    if shards is None:
+        target = (shard_size_mb or settings.DEFAULT_SHARD_SIZE_MB) * 1e6
+        shards = math.ceil(total_bytes / target)
+    return max(1, min(int(shards), n_files))
+
+
+def plan_conversion(data_dir, shard_size_mb: float | None = settings.DEFAULT_SHARD_SIZE_MB,
+                    shards: int | None = None, class_mapping=None,
+                    max_side: int | None = None, max_pixels: int = settings.MAX_PIXELS) -> dict:
+    """Decide everything before writing: classes, which file goes into which shard, what is
+    skipped without reading (hidden and system files), and a fingerprint of it all."""
+    if shards is not None and shards < 1:
+        raise DatasetError(f"--shards must be at least 1, not {shards}")
+    table = scan_dataset(data_dir)
+    if class_mapping:
+        table = apply_class_mapping(table, class_mapping)
+    classes = class_names(table)
+    plan = {"data_dir": str(data_dir), "classes": classes, "shards": [], "skipped": [],
+            "options": {"shard_size_mb": shard_size_mb, "shards": shards, "max_side": max_side,
+                        "max_pixels": max_pixels, "class_mapping": class_mapping and
+                        {k: v for k, v in sorted(dict(_mapping(class_mapping)).items())}},
+            "found": {}}
+    for split in settings.SPLITS:
+        rows = table[table["split"] == split]
+        plan["found"][split] = len(rows)
+        for _, row in rows[rows["kind"] != "candidate"].iterrows():
+            plan["skipped"].append({"split": split, "class": row["class"], "path": row["path"],
+                                    "reason": f"{row['kind']} file, not an image to convert"})
+        files = candidates(rows).sort_values("relpath")
+        if files.empty:
+            continue
+        if split == "train":  # shuffled, as the reference converter's training shards
+            order = np.random.default_rng(settings.TRAIN_SHUFFLE_SEED).permutation(len(files))
+            files = files.iloc[order]
+        count = shard_count(int(files["bytes"].sum()), len(files), shard_size_mb, shards)
+        records = files[["path", "class", "filename", "relpath", "bytes"]].to_dict("records")
+        for index, chunk in enumerate(np.array_split(np.arange(len(records)), count)):
+            plan["shards"].append(Shard(split, index, [records[i] for i in chunk]))
+    digest = hashlib.sha256(json.dumps(
+        [SCHEMA_VERSION, plan["classes"], plan["options"], plan["skipped"],
+         [(s.stem, [(f["relpath"], f["class"], int(f["bytes"])) for f in s.files])
+          for s in plan["shards"]]], sort_keys=True, default=str).encode())
+    plan["fingerprint"] = digest.hexdigest()
+    return plan
+
+
+def _mapping(class_mapping):
+    from .layout import load_class_mapping
+    return load_class_mapping(class_mapping)
+
+
+# --- converting -----------------------------------------------------------------------------
+
+def _ordered_map(function, items, workers: int, window: int):
+    """Like pool.map, but holds at most `window` results in memory (conversion memory stays flat)."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending = deque()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _prepare(task):
+    shard, info, max_side, max_pixels = task
+    try:
+        data = storage.read_bytes(info["path"])
+    except OSError as error:
+        return shard, info, None, f"cannot read the file: {error}"
+    try:
+        return shard, info, prepare_image(data, max_side, max_pixels), None
+    except ImageProblem as problem:
+        return shard, info, None, str(problem)
+
+
+def _final_name(split: str, index: int, total: int) -> str:
+    return f"{split}-{index:05d}-of-{total:05d}"
+
+
+def _existing_result(output_dir) -> dict | None:
+    path = storage.join(output_dir, settings.MANIFEST_FILE)
+    if storage.exists(path):
+        return json.loads(storage.read_bytes(path).decode("utf-8"))
+    return None
+
+
+def _clear_output(output_dir) -> None:
+    for name in storage.listdir(output_dir):
+        if SHARD_PATTERN.match(name) or name in (settings.LABEL_MAP_FILE, settings.MANIFEST_FILE,
+                                                  settings.SKIPPED_FILE):
+            storage.remove(storage.join(output_dir, name))
+    storage.remove_tree(storage.join(output_dir, settings.STAGING_DIR))
+
+
+def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings.DEFAULT_SHARD_SIZE_MB,
+                    shards: int | None = None, max_side: int | None = None,
+                    workers: int | None = None, class_mapping=None,
+                    max_pixels: int = settings.MAX_PIXELS, overwrite: bool = False,
+                    progress: bool = True, log=print) -> dict:
+    """Convert DATA_DIR/{train,validation}/<class>/ images into TFRecord shards in OUTPUT_DIR.
+
+    Returns the manifest (also written as manifest.json). Resumable: rerun the same call after an
+    interruption and finished shards are kept; rerun a finished conversion and nothing is redone.
+    Bad files never stop the run: each is listed in skipped.csv with its reason.
+    """
+    output_dir = str(output_dir)
+    tensorflow()
+    plan = plan_conversion(data_dir, shard_size_mb, shards, class_mapping, max_side, max_pixels)
+    storage.makedirs(output_dir)
+    previous = _existing_result(output_dir)
+    if previous and previous.get("fingerprint") == plan["fingerprint"] and not overwrite:
+        log(f"Already complete: {output_dir} holds this conversion "
+            f"({_totals_text(previous)}). Nothing to do.")
+        return previous
+    foreign = [n for n in storage.listdir(output_dir) if SHARD_PATTERN.match(n)]
+    if (previous or foreign) and not overwrite:
+        what = "records of a different conversion (other files or options)" if previous else \
+            "TFRecord shards from another tool"
+        raise DatasetError(f"{output_dir} already holds {what}. Choose another output folder, or "
+                           "pass overwrite=True (--overwrite) to replace them.")
+    if overwrite:
+        _clear_output(output_dir)
+    staging = storage.join(output_dir, settings.STAGING_DIR)
+    states = _load_staging(staging, plan, log)
+    todo = [s for s in plan["shards"] if s.stem not in states]
+    if states:
+        log(f"Resuming: {len(states)} of {len(plan['shards'])} shards were already written.")
+    total = sum(len(s.files) for s in plan["shards"])
+    done = total - sum(len(s.files) for s in todo)
+    workers = workers or os.cpu_count() or 1
+    bar = tqdm(total=total, initial=done, desc="Converting", unit="img", disable=not progress)
+    tasks = ((s, f, max_side, max_pixels) for s in todo for f in s.files)
+    writer, current = None, None
+    started = time.time()
+    try:
+        for shard, info, image, reason in _ordered_map(_prepare, tasks, workers, 8 * workers):
+            if shard is not current:
+                if current is not None:
+                    states[current.stem] = _finish_shard(staging, current, writer, state)
+                current, writer, state = shard, None, _new_state(shard)
+            if image is None:
+                state["skipped"].append({"split": shard.split, "class": info["class"],
+                                         "path": info["path"], "reason": reason})
+            else:
+                if writer is None:
+                    writer = tensorflow().io.TFRecordWriter(
+                        storage.join(staging, current.stem + ".tfrecord.tmp"))
+                label = plan["classes"].index(info["class"]) + LABEL_OFFSET
+                example = build_example(image.data, label, info["class"], info["filename"],
+                                        image.height, image.width)
+                writer.write(example.SerializeToString())
+                state["records"] += 1
+                state["bytes"] += len(image.data)
+                state["converted"] += image.converted
+                state["classes"][info["class"]] = state["classes"].get(info["class"], 0) + 1
+            bar.update(1)
+        if current is not None:
+            states[current.stem] = _finish_shard(staging, current, writer, state)
+    finally:
+        bar.close()
+    manifest = _finalize(output_dir, staging, plan, states, time.time() - started)
+    log(summary_text(manifest))
+    return manifest
+
+
+def _new_state(shard: Shard) -> dict:
+    return {"stem": shard.stem, "split": shard.split, "records": 0, "bytes": 0, "converted": 0,
+            "classes": {}, "skipped": []}
+
+
+def _load_staging(staging, plan, log) -> dict:
+    """States of the shards an interrupted run finished; a stale staging area is discarded."""
+    plan_file = storage.join(staging, "plan.json")
+    if storage.exists(plan_file):
+        fingerprint = json.loads(storage.read_bytes(plan_file))["fingerprint"]
+        if fingerprint != plan["fingerprint"]:
+            log("An unfinished conversion with other files or options was found; starting anew.")
+            storage.remove_tree(staging)
+    storage.makedirs(staging)
+    storage.write_atomic(plan_file, json.dumps({"fingerprint": plan["fingerprint"]}))
+    states = {}
+    for shard in plan["shards"]:
+        path = storage.join(staging, shard.stem + ".json")
+        if storage.exists(path):
+            state = json.loads(storage.read_bytes(path).decode("utf-8"))
+            record = storage.join(staging, shard.stem + ".tfrecord")
+            if state["records"] == 0 or storage.exists(record) or state.get("final"):
+                states[shard.stem] = state
+    return states
+
+
+def _finish_shard(staging, shard: Shard, writer, state: dict) -> dict:
+    """Close a shard, rename it to its completed name, then record its state (in that order)."""
+    if writer is not None:
+        writer.close()
+        storage.rename(storage.join(staging, shard.stem + ".tfrecord.tmp"),
+                       storage.join(staging, shard.stem + ".tfrecord"))
+    storage.write_atomic(storage.join(staging, shard.stem + ".json"),
+                         json.dumps(state, ensure_ascii=False))
+    return state
+
+
+def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
+    """Give non-empty shards their final names, then write label map, skipped report, manifest."""
+    splits = {}
+    skipped = list(plan["skipped"])
+    for split in settings.SPLITS:
+        mine = [states[s.stem] for s in plan["shards"] if s.split == split]
+        full = [st for st in mine if st["records"] > 0]
+        shard_rows = []
+        for index, state in enumerate(full):
+            name = _final_name(split, index, len(full))
+            staged = storage.join(staging, state["stem"] + ".tfrecord")
+            if storage.exists(staged):
+                storage.rename(staged, storage.join(output_dir, name))
+            shard_rows.append({"file": name, "records": state["records"], "bytes": state["bytes"]})
+        classes = Counter()
+        for state in mine:
+            classes.update(state["classes"])
+            skipped += state["skipped"]
+        split_skipped = sum(1 for s in skipped if s["split"] == split)
+        splits[split] = {
+            "found": plan["found"].get(split, 0),
+            "written": sum(st["records"] for st in mine),
+            "skipped": split_skipped,
+            "converted": sum(st["converted"] for st in mine),
+            "classes": {c: classes.get(c, 0) for c in plan["classes"]},
+            "shards": shard_rows,
+        }
+    write_label_map(plan["classes"], storage.join(output_dir, settings.LABEL_MAP_FILE))
+    buffer = io.StringIO()
+    report = csv.DictWriter(buffer, fieldnames=["split", "class", "path", "reason"])
+    report.writeheader()
+    report.writerows(skipped)
+    storage.write_atomic(storage.join(output_dir, settings.SKIPPED_FILE), buffer.getvalue())
+    manifest = {
+        "format": "TFRecord, tensorflow/tpu imagenet_to_gcs schema",
+        "schema_version": SCHEMA_VERSION, "label_offset": LABEL_OFFSET,
+        "data_dir": plan["data_dir"], "fingerprint": plan["fingerprint"],
+        "options": plan["options"], "classes": plan["classes"], "splits": splits,
+        "seconds": round(seconds, 2),
+    }
+    storage.write_atomic(storage.join(output_dir, settings.MANIFEST_FILE),
+                         json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    storage.remove_tree(staging)
+    return manifest
+
+
+def _totals_text(manifest: dict) -> str:
+    return ", ".join(f"{split}: {info['written']:,} images in {len(info['shards'])} shards"
+                     for split, info in manifest["splits"].items())
+
+
+def summary_text(manifest: dict) -> str:
+    """A few lines a person reads after a conversion: found, written, skipped, where the report is."""
+    lines = [f"Converted {len(manifest['classes'])} classes in {manifest['seconds']:.1f} s."]
+    for split, info in manifest["splits"].items():
+        lines.append(f"  {split:<10} found {info['found']:>7,}  written {info['written']:>7,}  "
+                     f"skipped {info['skipped']:>5,}  shards {len(info['shards']):>4}  "
+                     f"(re-encoded {info['converted']:,})")
+    skipped = sum(info["skipped"] for info in manifest["splits"].values())
+    if skipped:
+        lines.append(f"  {skipped} files were not written: see {settings.SKIPPED_FILE} for the reasons.")
+    return "\n".join(lines)
+
+
+def read_skipped(records_dir) -> pd.DataFrame:
+    """The skipped-files report of a conversion as a table (split, class, path, reason)."""
+    text = storage.read_bytes(storage.join(records_dir, settings.SKIPPED_FILE)).decode("utf-8")
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+# --- reading --------------------------------------------------------------------------------
+
+def shard_files(records_dir, split: str) -> list[str]:
+    """The shard paths of a split, checked to be a complete set (all N of -of-N present)."""
+    names = [n for n in storage.listdir(records_dir)
+             if (m := SHARD_PATTERN.match(n)) and m.group(1) == split]
+    if not names:
+        return []
+    totals = {int(SHARD_PATTERN.match(n).group(3)) for n in names}
+    if len(totals) != 1 or len(names) != totals.pop():
+        raise DatasetError(f"{records_dir}: the {split} shards are not a complete set "
+                           f"({len(names)} files: {names[:3]}...). Was a copy or conversion "
+                           "interrupted? Run it again.")
+    return [storage.join(records_dir, n) for n in sorted(names)]
+
+
+def record_classes(records_dir) -> list[str] | None:
+    """Class names in label order from synset_id2label.json, or None when there is none."""
+    path = storage.join(records_dir, settings.LABEL_MAP_FILE)
+    return read_label_map(path) if storage.exists(path) else None
+
+
+def load_split(records_dir, split: str, shuffle_files: bool = False):
+    """A tf.data.Dataset of parsed records (image bytes, 0-based label, synset, filename)."""
+    tf = tensorflow()
+    files = shard_files(records_dir, split)
+    if not files:
+        raise DatasetError(f"No {split}-NNNNN-of-NNNNN shards in {records_dir}. Convert the "
+                           "dataset first (notebook 02, or `effnet convert DATA_DIR OUTPUT_DIR`).")
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_files:
+        dataset = dataset.shuffle(len(files))
+    dataset = dataset.interleave(tf.data.TFRecordDataset, num_parallel_calls=tf.data.AUTOTUNE,
+                                 deterministic=not shuffle_files)
+    return dataset.map(parse_record, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def take_examples(records_dir, split: str = "validation", count: int = 16) -> list[dict]:
+    """The first `count` records of a split, decoded to RGB arrays for display."""
+    tf = tensorflow()
+    classes = record_classes(records_dir)
+    items = []
+    for record in load_split(records_dir, split).take(count):
+        label = int(record["label"])
+        items.append({
+            "image": tf.io.decode_jpeg(record["image"], channels=3).numpy(),
+            "label": label,
+            "class": classes[label] if classes else record["synset"].numpy().decode("utf-8"),
+            "filename": record["filename"].numpy().decode("utf-8"),
+        })
+    return items
+
+
+def inspect_records(records_dir) -> pd.DataFrame:
+    """Count the records per split and class by reading every shard (works for records of the
+    tensorflow/tpu converter too). Columns: split, label (0-based), class, records. When this
+    workbook's manifest is present, the counts are checked against it."""
+    tf = tensorflow()
+    if not storage.isdir(records_dir):
+        raise DatasetError(f"No folder at {str(records_dir)!r}.")
+    classes = record_classes(records_dir)
+    spec = {"image/class/label": tf.io.FixedLenFeature([], tf.int64),
+            "image/class/synset": tf.io.FixedLenFeature([], tf.string, default_value="")}
+    rows = []
+    for split in settings.SPLITS:
+        files = shard_files(records_dir, split)
+        if not files:
+            continue
+        counts = Counter()
+        dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE).batch(1024)
+        for batch in dataset.map(lambda s: tf.io.parse_example(s, spec)):
+            labels = batch["image/class/label"].numpy() - LABEL_OFFSET
+            synsets = batch["image/class/synset"].numpy()
+            counts.update(zip(labels.tolist(), synsets.tolist()))
+        for (label, synset), n in sorted(counts.items()):
+            name = classes[label] if classes and 0 <= label < len(classes) else synset.decode("utf-8")
+            if classes and synset and synset.decode("utf-8") != name:
+                raise DatasetError(f"{records_dir}: label {label} is {name!r} in the label map "
+                                   f"but {synset.decode('utf-8')!r} in the {split} records.")
+            rows.append({"split": split, "label": label, "class": name, "records": n})
+    if not rows:
+        raise DatasetError(f"No train-/validation- TFRecord shards in {records_dir}.")
+    table = pd.DataFrame(rows)
+    manifest = _existing_result(records_dir)
+    if manifest:
+        for split, info in manifest["splits"].items():
+            read = int(table.loc[table["split"] == split, "records"].sum())
+            if read != info["written"]:
+                raise DatasetError(f"{records_dir}: {split} holds {read} records but the manifest "
+                                   f"says {info['written']}. The folder was changed after "
+                                   "conversion; convert again.")
+    return table
