@@ -1,29 +1,39 @@
-# The two commands of the README: `make workbook` (the whole workbook on the sample data) and
-# `make test` (pytest and nbval). Both create the virtual environment when it is missing.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-OUT    ?= outputs
+# The two commands of the README:
+#   make workbook   run every notebook in order on the sample data; results in outputs/
+#   make test       run the tests (pytest, and nbval over the notebooks in the CI profile)
+# Both create the virtual environment .venv (Python 3.11, pip) when it is missing or outdated.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+OUT     ?= outputs
+STAMP   := $(VENV)/.installed
 
-.PHONY: workbook test venv sync bench clean
+.PHONY: workbook test venv sync reference bench clean
 
-$(BIN)/effnet: pyproject.toml
+$(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[tf,dev]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	touch $@
 
-venv: $(BIN)/effnet
+venv: $(STAMP)
 
 workbook: venv
 	$(BIN)/python -m effnet_helpers.workbook --output $(OUT)
 
 test: venv
-	EFFNET_PROFILE=ci $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	rm -rf $(OUT)/ci
+	EFFNET_PROFILE=ci EFFNET_WORK_DIR=$(CURDIR)/$(OUT)/ci \
+		$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
+# After editing notebooks/NN_*.py: update the .ipynb side (and back).
 sync: venv
-	$(BIN)/jupytext --sync notebooks/[0-9]*.py
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+
+# After a change that alters a "# NBVAL_CHECK_OUTPUT" cell's output, on purpose.
+reference: venv
+	$(BIN)/python -m effnet_helpers.workbook --update-reference
 
 bench: venv
 	$(BIN)/python benchmarks/bench_convert.py

@@ -91,8 +91,12 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     image = ImageOps.exif_transpose(image)
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16-bit and 32-bit greys: scale the real range to 0..255 (Pillow would clip at 255).
+        # Mode "I" holding 16-bit values (as older Pillow releases open 16-bit PNGs) is 16-bit
+        # data too: scaling it by its own maximum would turn a uniform mid-grey white.
         values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") else max(float(values.max()), 1.0)
+        sixteen = image.mode.startswith("I;16") or (image.mode == "I" and 0 <= values.min()
+                                                      and values.max() <= 65535)
+        top = 65535.0 if sixteen else max(float(values.max()), 1.0)
         image = Image.fromarray(np.clip(values * 255.0 / top, 0, 255).astype(np.uint8), "L")
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")

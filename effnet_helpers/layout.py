@@ -35,10 +35,10 @@ class DatasetError(ValueError):
 
 def _kind(parts: list[str]) -> str:
     """Classify one file by its place and name: candidate (tried as an image) or why not."""
-    if any(p.startswith(".") for p in parts):
-        return "hidden"
     if parts[-1].lower() in settings.SYSTEM_FILES:
         return "system"
+    if any(p.startswith(".") for p in parts):
+        return "hidden"
     if len(parts) < 2:
         return "outside class folder"
     return "candidate"
@@ -119,8 +119,9 @@ def imbalance(counts: pd.DataFrame, split: str = "train") -> float:
 
 def check_images(table: pd.DataFrame, workers: int | None = None,
                  max_pixels: int = settings.MAX_PIXELS) -> pd.DataFrame:
-    """Open every candidate with the converter's own rules; add format, width, height, sha1 and
-    problem (the reason it would be skipped, or empty) columns. Runs in parallel with a progress bar."""
+    """Open every candidate with the converter's own rules; return the table with format, width,
+    height, sha1 and problem (the reason it would be skipped; empty when fine, and for files that
+    are not candidates) columns added. Runs in parallel with a progress bar."""
     rows = candidates(table)
     tensorflow()  # import once here, not inside the worker threads
 
@@ -136,10 +137,12 @@ def check_images(table: pd.DataFrame, workers: int | None = None,
     with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
         results = list(tqdm(pool.map(check, rows["path"]), total=len(rows),
                             desc="Checking images", unit="img"))
-    checked = rows.copy()
-    checked[["format", "width", "height", "sha1", "problem"]] = pd.DataFrame(
-        results, index=rows.index, columns=["format", "width", "height", "sha1", "problem"])
-    checked.attrs.update(table.attrs)
+    columns = ["format", "width", "height", "sha1", "problem"]
+    checked = table.copy()
+    checked[columns] = pd.DataFrame([("", 0, 0, "", "")] * len(table), index=table.index)
+    if results:
+        checked.loc[rows.index, columns] = pd.DataFrame(results, index=rows.index, columns=columns)
+    checked.attrs = dict(table.attrs)
     return checked
 
 
@@ -202,7 +205,7 @@ def find_problems(table: pd.DataFrame) -> pd.DataFrame:
     if "problem" in table:
         found += _image_problems(table)
     counts = class_counts(table)
-    if "train" in folders and len(counts) > 2 and imbalance(counts) > 3:
+    if "train" in folders and len(counts) > 2 and 3 < imbalance(counts) < float("inf"):
         found.append(_problem("warning", "class imbalance", "train",
                               detail=f"the largest class has {imbalance(counts):.1f}x the images "
                                      "of the smallest; consider class weights in training"))
@@ -219,7 +222,7 @@ def _image_problems(checked: pd.DataFrame) -> list[dict]:
                               row["path"], row["problem"]))
     for _, row in checked[checked["format"] != ""].iterrows():
         ext = os.path.splitext(row["filename"])[1].lower()
-        if (row["format"] == "JPEG") != (ext in JPEG_EXTENSIONS) and ext not in ("", ".jpeg"):
+        if (row["format"] == "JPEG") != (ext in JPEG_EXTENSIONS) and ext != "":
             if row["format"] == "JPEG" or ext in JPEG_EXTENSIONS:
                 found.append(_problem("warning", "name does not match content", row["split"],
                                       row["class"], row["path"],

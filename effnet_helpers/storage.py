@@ -112,3 +112,17 @@ def glob(pattern) -> list[str]:
         return sorted(_gfile().glob(str(pattern)))
     import glob as _glob
     return sorted(_glob.glob(str(pattern)))
+
+
+def copy_tree(src, dst) -> int:
+    """Copy every file below SRC to DST (local folders or gs:// buckets, either way); returns
+    the number of files. Used to put TFRecords where a Cloud TPU can read them."""
+    gfile = _gfile()
+    count = 0
+    for rel in walk_files(src):
+        target = join(dst, *rel.split("/"))
+        parent = target.rsplit("/", 1)[0] if is_url(target) else os.path.dirname(target)
+        makedirs(parent)
+        gfile.copy(join(src, *rel.split("/")), target, overwrite=True)
+        count += 1
+    return count

@@ -1,0 +1,6 @@
+"""`python -m effnet_helpers` is the `effnet` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

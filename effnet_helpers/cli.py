@@ -1,0 +1,167 @@
+"""The `effnet` command: the notebooks' functions, one sub-command per stage.
+
+Exit status: 0 when a run finished (bad image files are reported, not fatal), 2 for a wrong call
+or a missing or unusable input.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from . import settings
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {value}")
+    return value
+
+
+def cmd_layout(args) -> int:
+    from . import layout
+    table = layout.scan_dataset(args.data_dir)
+    if args.merge_classes:
+        table = layout.apply_class_mapping(table, args.merge_classes)
+    if not args.no_check:
+        table = layout.check_images(table, workers=args.workers)
+    counts = layout.class_counts(table)
+    print(f"Images per class and split in {args.data_dir}:\n{counts.to_string()}\n")
+    if "train" in counts:
+        print(f"Imbalance (largest / smallest training class): {layout.imbalance(counts):.1f}x")
+    problems = layout.find_problems(table)
+    if problems.empty:
+        print("No problems found.")
+    else:
+        summary = problems.groupby(["severity", "problem"], sort=False).size()
+        print(f"Problems ({len(problems)}):\n{summary.to_string()}")
+        with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+            print(problems.head(args.show).to_string(index=False))
+    if args.problems_csv:
+        problems.to_csv(args.problems_csv, index=False, encoding="utf-8")
+        print(f"Problems written to {args.problems_csv}")
+    if args.label_map:
+        layout.write_label_map(layout.class_names(table), args.label_map)
+        print(f"Label map written to {args.label_map}")
+    return EXIT_OK
+
+
+def cmd_split(args) -> int:
+    from . import layout
+    plan = layout.split_dataset(args.source_dir, args.output_dir, args.validation_fraction,
+                                args.seed, args.mode)
+    placed = plan[plan["split"] != "skipped"]
+    print(pd.crosstab(placed["class"], placed["split"]).to_string())
+    skipped = plan[plan["split"] == "skipped"]
+    for _, row in skipped.iterrows():
+        print(f"  not copied: {row['source']} ({row['target']})")
+    print(f"Split {len(placed)} files into {args.output_dir} ({len(skipped)} not copied).")
+    return EXIT_OK
+
+
+def cmd_convert(args) -> int:
+    from . import records
+    records.convert_dataset(args.data_dir, args.output_dir, shard_size_mb=args.shard_size_mb,
+                            shards=args.shards, max_side=args.max_side, workers=args.workers,
+                            class_mapping=args.merge_classes, max_pixels=args.max_pixels,
+                            overwrite=args.overwrite, progress=not args.no_progress)
+    return EXIT_OK
+
+
+def cmd_inspect(args) -> int:
+    from . import records
+    table = records.inspect_records(args.records_dir)
+    pivot = table.pivot_table(index=["label", "class"], columns="split", values="records",
+                              aggfunc="sum", fill_value=0)
+    pivot.loc[("", "total"), :] = pivot.sum()
+    print(pivot.astype(int).to_string())
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effnet", description="EfficientNet transfer-learning workbook: the notebooks' steps "
+        "as commands. Run `effnet COMMAND --help` for each.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("layout", help="count images per split and class and report problems",
+                       description="Scan DATA_DIR/{train,validation}/<class>/ and report counts and "
+                       "problems (undecodable files, leaks between splits, naming issues).")
+    p.add_argument("data_dir", help="folder holding train/ and validation/")
+    p.add_argument("--no-check", action="store_true", help="skip opening every image (faster)")
+    p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
+    p.add_argument("--problems-csv", metavar="FILE", help="also write the problems as CSV")
+    p.add_argument("--label-map", metavar="FILE", help="also write synset_id2label.json here")
+    p.add_argument("--show", type=int, default=20, help="problem rows to print (default 20)")
+    p.add_argument("--workers", type=_positive_int, help="threads (default: all cores)")
+    p.set_defaults(run=cmd_layout)
+
+    p = sub.add_parser("split", help="split a flat <class>/ folder into train/ and validation/",
+                       description="Stratified, seeded split of SOURCE_DIR/<class>/<image> into "
+                       "OUTPUT_DIR/{train,validation}/<class>/<image>.")
+    p.add_argument("source_dir")
+    p.add_argument("output_dir", help="a new or empty folder")
+    p.add_argument("--validation-fraction", type=float, default=settings.VALIDATION_FRACTION,
+                   help=f"share of each class for validation (default {settings.VALIDATION_FRACTION})")
+    p.add_argument("--seed", type=int, default=settings.SPLIT_SEED,
+                   help=f"random seed (default {settings.SPLIT_SEED})")
+    p.add_argument("--mode", choices=["copy", "symlink", "hardlink"], default="copy",
+                   help="copy files (default) or link them to save space")
+    p.set_defaults(run=cmd_split)
+
+    p = sub.add_parser("convert", help="convert an image folder to sharded TFRecords",
+                       description="Write DATA_DIR's images as TFRecord shards in the tensorflow/tpu "
+                       "converter's schema, with synset_id2label.json, manifest.json and skipped.csv. "
+                       "Resumable: rerun after an interruption.")
+    p.add_argument("data_dir", help="folder holding train/ and validation/")
+    p.add_argument("output_dir", help="folder for the records (local or gs://)")
+    p.add_argument("--shard-size-mb", type=_positive_float, default=settings.DEFAULT_SHARD_SIZE_MB,
+                   help=f"target shard size (default {settings.DEFAULT_SHARD_SIZE_MB} MB)")
+    p.add_argument("--shards", type=_positive_int,
+                   help="shards per split (overrides --shard-size-mb)")
+    p.add_argument("--max-side", type=_positive_int,
+                   help="shrink images whose longer side exceeds this many pixels")
+    p.add_argument("--workers", type=_positive_int, help="threads (default: all cores)")
+    p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
+    p.add_argument("--max-pixels", type=_positive_int, default=settings.MAX_PIXELS,
+                   help=f"skip images with more pixels (default {settings.MAX_PIXELS:,})")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace records of another conversion in OUTPUT_DIR")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_convert)
+
+    p = sub.add_parser("inspect", help="count TFRecords per split and class",
+                       description="Read every record in RECORDS_DIR (this workbook's or the "
+                       "tensorflow/tpu converter's) and count them per split and class.")
+    p.add_argument("records_dir")
+    p.set_defaults(run=cmd_inspect)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .layout import DatasetError
+    try:
+        return args.run(args)
+    except (DatasetError, FileNotFoundError, NotADirectoryError) as error:
+        print(f"effnet {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\neffnet {args.command}: interrupted. Run the same command again to carry on.",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Where the images come from: the sample data in the repository, TensorFlow's flowers photos
+(downloaded, then split), or your own folder (local, Google Drive on Colab, or gs://)."""
+from __future__ import annotations
+
+import os
+import tarfile
+import urllib.request
+from pathlib import Path
+
+from . import settings, storage
+
+
+def download_flowers(dest_dir) -> str:
+    """Download and unpack TensorFlow's flowers photos (about 230 MB, 5 classes, flat
+    <class>/<image> layout) into DEST_DIR; return the flat folder. Nothing is fetched twice."""
+    target = os.path.join(dest_dir, "flower_photos")
+    if os.path.isdir(target):
+        return target
+    os.makedirs(dest_dir, exist_ok=True)
+    archive = os.path.join(dest_dir, "flower_photos.tgz")
+    if not os.path.exists(archive):
+        partial = archive + ".part"
+        print(f"Downloading {settings.FLOWERS_URL} ...")
+        urllib.request.urlretrieve(settings.FLOWERS_URL, partial)
+        os.replace(partial, archive)
+    unpacking = target + ".unpacking"
+    with tarfile.open(archive) as tar:
+        tar.extractall(unpacking, filter="data")
+    os.replace(os.path.join(unpacking, "flower_photos"), target)
+    os.rmdir(unpacking)
+    return target
+
+
+def get_dataset(name: str = "sample", work_dir=None) -> str:
+    """The train/validation folder for DATASET: "sample" (the repository's digits), "flowers"
+    (downloaded and split 80/20 into WORK_DIR/flowers on first use), or a path of your own."""
+    work_dir = Path(work_dir or settings.work_dir())
+    if name == "sample":
+        return str(settings.sample_data_dir())
+    if name == "flowers":
+        from .layout import split_dataset
+        target = work_dir / "flowers"
+        if not (target / "train").is_dir():
+            flat = download_flowers(work_dir / "downloads")
+            staging = work_dir / "flowers.splitting"
+            storage.remove_tree(staging)
+            split_dataset(flat, staging)
+            os.replace(staging, target)
+        return str(target)
+    if not storage.isdir(name):
+        raise FileNotFoundError(
+            f"DATASET = {name!r} is neither 'sample', 'flowers' nor an existing folder. On Colab, "
+            "mount Google Drive first (from google.colab import drive; "
+            "drive.mount('/content/drive')) and give a path under /content/drive/MyDrive.")
+    return str(name)
+
+
+def make_messy_dataset(source_dir, dest_dir, classes=("one", "two"), per_class: int = 4) -> str:
+    """A small copy of SOURCE_DIR with the problems real photo folders have, one of each, for the
+    lessons: a text file, an empty and a truncated JPEG, a .DS_Store, a PNG named .jpg, the same
+    photo in train and validation, an empty class folder and a class in validation only."""
+    import shutil
+
+    from PIL import Image
+
+    source, messy = Path(source_dir), Path(dest_dir)
+    shutil.rmtree(messy, ignore_errors=True)
+    for split in settings.SPLITS:
+        for cls in classes:
+            (messy / split / cls).mkdir(parents=True)
+            for f in sorted((source / split / cls).iterdir())[:per_class]:
+                shutil.copy(f, messy / split / cls / f.name)
+    a, b = classes[0], classes[1]
+    photo = sorted((messy / "train" / a).iterdir())[0]
+    (messy / f"train/{a}/notes.txt").write_text("remember to label these")  # not an image
+    (messy / f"train/{a}/empty.jpg").write_bytes(b"")                       # a failed copy
+    (messy / f"train/{a}/cut.jpg").write_bytes(photo.read_bytes()[:700])    # a broken download
+    (messy / "train/.DS_Store").write_bytes(b"\0\0\0\1Bud1")                # macOS leaves these
+    Image.open(photo).save(messy / f"train/{b}/really_a_png.jpg", format="PNG")  # name lies
+    shutil.copy(photo, messy / f"validation/{b}/same_photo.jpg")            # leak across splits
+    (messy / "train/three").mkdir()                                         # an empty class
+    (messy / "validation/seven").mkdir()                                    # validation only
+    shutil.copy(photo, messy / "validation/seven/seven.jpg")
+    return str(messy)

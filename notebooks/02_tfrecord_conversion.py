@@ -1,0 +1,277 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · TFRecord conversion: thousands of photos in a few big files
+#
+# Notebook 01 left a checked folder of images and a label map. Here you pack those images into
+# **TFRecord** files: a handful of large, sharded files that TensorFlow reads quickly and in
+# parallel, from a local disk, Google Drive or a Cloud Storage bucket that a TPU reads.
+#
+# At the end you will have `train-*-of-*` and `validation-*-of-*` shards in the format of the
+# tensorflow/tpu EfficientNet converter, with a label map, a manifest and a report of skipped files.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/02_tfrecord_conversion.ipynb)
+# [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/02_tfrecord_conversion.ipynb)
+
+# %% [markdown]
+# ## Setup
+#
+# Works in a checkout and in a fresh Colab session (it installs the workbook's helpers when they
+# are missing, and never replaces the session's TensorFlow).
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+if importlib.util.find_spec("effnet_helpers") is None:
+    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
+                   check=True)
+    sys.path.insert(0, "effnet-workbook")
+
+# %%
+import inspect
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from effnet_helpers import datasets, layout, plots, records, runtime, settings, storage
+
+runtime.ensure_tensorflow()
+import tensorflow as tf
+
+plots.use_projector_style()
+runtime.print_versions()
+
+# %% [markdown]
+# ## Parameters
+#
+# - `DATASET`: as in notebook 01: `"sample"`, `"flowers"` or your own folder.
+# - `SHARD_SIZE_MB`: the target size of one shard. About 100 MB suits a TPU reading from a bucket:
+#   big enough for fast sequential reads, enough files for parallel reads.
+# - `MAX_SIDE`: shrink photos whose longer side is larger (for example `640` for training at 224 to
+#   380 px). Phone photos are 4,000 px wide: decoding them every epoch is wasted time.
+# - `RECORDS_BUCKET`: a `gs://` folder to copy the records to, for a Cloud TPU (empty: no copy).
+
+# %% tags=["parameters"]
+DATASET = "sample"
+SHARD_SIZE_MB = 100
+MAX_SIDE = None
+RECORDS_BUCKET = ""
+
+# %%
+PROFILE = settings.profile()  # the CI profile uses 1 MB shards, so the sample gets several
+SHARD_SIZE_MB = min(SHARD_SIZE_MB, PROFILE["shard_size_mb"])
+DATA_DIR = datasets.get_dataset(DATASET)  # downloads and splits "flowers" when needed
+RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
+print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}")
+
+# %% [markdown]
+# ## 1. One record by hand
+#
+# A TFRecord file is a sequence of serialized `tf.train.Example` messages. An `Example` is a
+# dictionary of named **features**, each a list of bytes, integers or floats. We use the keys of the
+# tensorflow/tpu EfficientNet converter, so the records work with its trainer and ours alike:
+#
+# | key | what |
+# |---|---|
+# | `image/encoded` | the JPEG file's bytes, not decoded pixels (about 10x smaller) |
+# | `image/class/label` | the class number, **counted from 1** in this format |
+# | `image/class/synset` | the class folder name |
+# | `image/filename`, `image/height`, `image/width`, ... | facts about the image |
+#
+# Let's build one for the first training image:
+
+# %%
+table = layout.scan_dataset(DATA_DIR)
+classes = layout.class_names(table)
+first = layout.candidates(table).query("split == 'train'").iloc[0]
+image_bytes = storage.read_bytes(first["path"])
+height, width, _ = tf.io.extract_jpeg_shape(image_bytes).numpy()  # reads the header only
+print(first["class"], first["filename"], f"{height}x{width}", f"{len(image_bytes):,} bytes")
+
+# %%
+def bytes_feature(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def int_feature(value):
+    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+
+# %%
+example = tf.train.Example(features=tf.train.Features(feature={
+    "image/encoded": bytes_feature(image_bytes),
+    "image/class/label": int_feature(classes.index(first["class"]) + 1),  # 1-based!
+    "image/class/synset": bytes_feature(first["class"].encode("utf-8")),
+    "image/filename": bytes_feature(first["filename"].encode("utf-8")),
+    "image/height": int_feature(int(height)),
+    "image/width": int_feature(int(width)),
+    "image/channels": int_feature(3),
+    "image/colorspace": bytes_feature(b"RGB"),
+    "image/format": bytes_feature(b"JPEG"),
+}))
+serialized = example.SerializeToString()
+print(f"one serialized Example: {len(serialized):,} bytes")
+
+# %% [markdown]
+# Reading it back is the reverse: `tf.io.parse_single_example` with a description of the features
+# we want. Training reads just the image bytes and the label, and subtracts 1 from the label:
+
+# %%
+parsed = records.parse_record(serialized)
+print("label (0-based):", int(parsed["label"]), "=", classes[int(parsed["label"])])
+print("decoded image:", tf.io.decode_jpeg(parsed["image"]).shape)
+
+# %% [markdown]
+# The helper `records.build_example` does exactly this. Same inputs, same bytes:
+
+# %%
+print(inspect.getsource(records.build_example))
+same = records.build_example(image_bytes, classes.index(first["class"]) + 1, first["class"],
+                             first["filename"], int(height), int(width)).SerializeToString()
+print("identical to the hand-built record:", same == serialized)
+
+# %% [markdown]
+# ## 2. Convert the whole dataset
+#
+# `records.convert_dataset` does this for every image, and the things a real dataset needs:
+#
+# - **Checks every image** with TensorFlow's own JPEG decoder, the one training uses. JPEGs that are
+#   fine are stored byte for byte. Anything else that decodes (PNG, GIF, BMP, WebP, CMYK or
+#   greyscale JPEG, transparent PNG, 16-bit PNG) is converted to an RGB JPEG; phone photos are
+#   turned upright by their EXIF orientation. Files that cannot be used are **skipped and reported
+#   with the reason**, never silently dropped: found = written + skipped.
+# - **Shards**: training shards hold shuffled images (so every shard has every class), validation
+#   shards keep sorted order. The number of shards follows `SHARD_SIZE_MB`.
+# - **Parallel**: images are checked on all CPU cores, with a progress bar.
+# - **Safe to interrupt**: each shard is written under a temporary name in `.incomplete/` and
+#   renamed when complete; run the same cell again after a disconnect and it carries on from the
+#   shards already done. Final names appear only when everything is done.
+
+# %%
+manifest = records.convert_dataset(DATA_DIR, RECORDS_DIR, shard_size_mb=SHARD_SIZE_MB,
+                                   max_side=MAX_SIDE)
+
+# %%
+pd.DataFrame([{"file": name, "MB": round(storage.size(RECORDS_DIR / name) / 1e6, 2)}
+              for name in storage.listdir(RECORDS_DIR)])
+
+# %% [markdown]
+# Beside the shards:
+# - `synset_id2label.json`: the 0-based label map (the format the seed system reads);
+# - `manifest.json`: counts per split, class and shard, written last, so its presence means
+#   "complete";
+# - `skipped.csv`: every file that was not written, with the reason.
+
+# %%
+pd.DataFrame({split: {k: v for k, v in info.items() if k in ("found", "written", "skipped")}
+              for split, info in manifest["splits"].items()})
+
+# %% [markdown]
+# Running the conversion again is safe: it sees that the folder already holds this exact
+# conversion and does nothing.
+
+# %%
+records.convert_dataset(DATA_DIR, RECORDS_DIR, shard_size_mb=SHARD_SIZE_MB, max_side=MAX_SIDE);
+
+# %% [markdown]
+# ## 3. What happens to bad files
+#
+# The messy copy from notebook 01 (a text file, an empty and a truncated JPEG, a PNG named
+# `.jpg`, ...) shows what the converter does with each: the PNG is converted, the rest is reported.
+
+# %%
+messy = datasets.make_messy_dataset(DATA_DIR, settings.work_dir() / "02_messy")
+messy_records = settings.work_dir() / "02_messy_records"
+messy_manifest = records.convert_dataset(messy, messy_records, overwrite=True)
+skipped = records.read_skipped(messy_records)
+skipped.assign(path=skipped["path"].str.replace(messy + "/", ""))
+
+# %% [markdown]
+# ## 4. Read the records back and look at them
+#
+# Always check what went in. The first training records, decoded, with the label each one carries:
+
+# %%
+items = records.take_examples(RECORDS_DIR, "train", count=12)
+plots.image_grid([i["image"] for i in items], [f"{i['label']}: {i['class']}" for i in items],
+                 ncols=6, suptitle="Training records (label: class)");
+
+# %% [markdown]
+# Counting every record per split and class is the final reconciliation: it must match the
+# folder counts of notebook 01. `records.inspect_records` reads the shards themselves (the
+# manifest is only used to cross-check), so it also works on TFRecords written by the seed system's
+# tensorflow/tpu converter, which have no manifest: the class names then come from the
+# `image/class/synset` feature or a `synset_id2label.json` beside them.
+
+# %%
+counts = records.inspect_records(RECORDS_DIR)
+per_class = counts.pivot_table(index="class", columns="split", values="records", aggfunc="sum")
+per_class.loc["total"] = per_class.sum()
+per_class
+
+# %% [markdown]
+# ## 5. Records for a Cloud TPU: copy them to a bucket
+#
+# Colab's TPU runtimes read local files, so this is optional there. A Cloud TPU VM of your own
+# reads from Google Cloud Storage: set `RECORDS_BUCKET = "gs://your-bucket/records"`. Every path
+# in the workbook goes through `tf.io.gfile`, so `gs://` paths work wherever a folder does; you can
+# even convert straight into a bucket (`records.convert_dataset(DATA_DIR, "gs://...")`).
+# From a terminal, `gsutil -m cp -r RECORDS_DIR gs://your-bucket/records` does the same copy.
+
+# %%
+if RECORDS_BUCKET:
+    if runtime.in_colab():
+        from google.colab import auth
+        auth.authenticate_user()
+    copied = storage.copy_tree(RECORDS_DIR, RECORDS_BUCKET)
+    print(f"copied {copied} files to {RECORDS_BUCKET}")
+else:
+    print("RECORDS_BUCKET is empty: records stay in", RECORDS_DIR)
+
+# %% [markdown]
+# The same conversion from a terminal (handy for big datasets or a scheduled job):
+#
+# ```bash
+# effnet convert data/sample outputs/records/sample --shard-size-mb 100 --max-side 640
+# effnet inspect outputs/records/sample
+# ```
+
+# %% [markdown]
+# ## Check yourself
+#
+# Counts per split, the classes, and the keys each record carries. Found = written + skipped.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if DATASET == "sample":
+    for split, info in manifest["splits"].items():
+        print(split, info["found"], "=", info["written"], "+", info["skipped"])
+    print(manifest["classes"])
+    print(sorted(tf.train.Example.FromString(serialized).features.feature))
+    print({s: i["skipped"] for s, i in messy_manifest["splits"].items()})
+
+# %% [markdown]
+# ## What's next
+#
+# The records are in `RECORDS_DIR` (printed at the top) with `synset_id2label.json`,
+# `manifest.json` and `skipped.csv` beside them. Next, notebook 03 trains an EfficientNet on them:
+# first a new head on a frozen backbone, then fine-tuning, on a TPU, a GPU or the CPU.

@@ -1,0 +1,66 @@
+"""The notebooks as files: each .py/.ipynb pair in sync, outputs stripped except the checked
+cells (whose stored outputs nbval compares), and the lesson anatomy in place."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from effnet_helpers import settings
+from effnet_helpers.workbook import is_checked, notebook_paths
+
+NOTEBOOKS = notebook_paths()
+
+
+def test_notebooks_are_numbered_pairs():
+    assert [p.stem[:2] for p in NOTEBOOKS] == [f"{i:02d}" for i in range(1, len(NOTEBOOKS) + 1)]
+    for path in NOTEBOOKS:
+        assert path.with_suffix(".py").exists(), f"{path.name} has no .py twin"
+    assert len(NOTEBOOKS) >= 2
+
+
+def _cells(notebook):
+    return [(c.cell_type, c.source.strip()) for c in notebook.cells]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_pair_in_sync(path):
+    """The .py (the source we edit) and the .ipynb hold the same cells: run `make sync`."""
+    from_py = jupytext.read(path.with_suffix(".py"))
+    from_ipynb = jupytext.read(path)
+    assert _cells(from_py) == _cells(from_ipynb), f"run: jupytext --sync {path.with_suffix('.py')}"
+    assert from_ipynb.metadata["jupytext"]["formats"] == "ipynb,py:percent"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_only_checked_cells_store_outputs(path):
+    """Outputs are stripped in git, except in `# NBVAL_CHECK_OUTPUT` cells, which must hold the
+    reference output (an empty reference would make nbval's comparison pass vacuously)."""
+    notebook = nbformat.read(path, as_version=4)
+    checked = [c for c in notebook.cells if is_checked(c)]
+    assert checked, f"{path.name} has no # NBVAL_CHECK_OUTPUT cell"
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        if is_checked(cell):
+            assert cell.outputs, (f"{path.name}: a checked cell has no stored output; run "
+                                  "python -m effnet_helpers.workbook --update-reference")
+        else:
+            assert not cell.outputs, f"{path.name}: outputs must be stripped: {cell.source[:60]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_lesson_anatomy(path):
+    """Title, Colab button, a parameters cell, a check and a "What's next" section."""
+    notebook = nbformat.read(path, as_version=4)
+    text = "\n".join(c.source for c in notebook.cells)
+    assert notebook.cells[0].source.startswith(f"# {path.stem[:2]} · ")
+    assert f"colab.research.google.com/github/{settings.REPO_URL.split('github.com/')[1]}" \
+           f"/blob/{settings.REPO_BRANCH}/notebooks/{path.name}" in text
+    assert any("parameters" in c.metadata.get("tags", []) for c in notebook.cells)
+    assert "## What's next" in text
+    # the Colab install cell clones the repository settings.py names
+    assert re.search(rf'REPO_URL = "{re.escape(settings.REPO_URL)}"', text)
