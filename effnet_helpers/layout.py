@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
-import tarfile
 import unicodedata
-import urllib.request
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,11 +21,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import settings, storage
-from .images import ImageProblem, prepare_image, tensorflow
+from .images import ImageProblem, open_image, prepare_image, tensorflow
 
 FILE_COLUMNS = ["split", "class", "filename", "relpath", "path", "bytes", "kind"]
 PROBLEM_COLUMNS = ["severity", "problem", "split", "class", "path", "detail"]
 JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
+COPY_NAME = re.compile(r"( \(\d+\)|[ _-]copy( \d+)?|のコピー| - Copy)\.[^.]+$", re.IGNORECASE)
 
 
 class DatasetError(ValueError):
@@ -44,6 +44,14 @@ def _kind(parts: list[str]) -> str:
     return "candidate"
 
 
+def _size_or_none(path) -> int | None:
+    """The file's size, or None when it cannot be read (a broken link, no permission)."""
+    try:
+        return storage.size(path)
+    except OSError:
+        return None
+
+
 def _class_folders(split_dir) -> list[str]:
     return [name for name in storage.listdir(split_dir)
             if not name.startswith(".") and storage.isdir(storage.join(split_dir, name))]
@@ -53,8 +61,8 @@ def scan_dataset(data_dir) -> pd.DataFrame:
     """Scan DATA_DIR/{train,validation}/<class>/... into a table, one row per file found.
 
     Columns: split, class, filename, relpath (inside the split), path, bytes, and kind:
-    "candidate" (will be tried as an image), "hidden", "system" (.DS_Store, Thumbs.db) or
-    "outside class folder". Class folders per split, empty ones included, are in
+    "candidate" (will be tried as an image), "hidden", "system" (.DS_Store, Thumbs.db),
+    "outside class folder" or "unreadable" (a broken link, no permission). Class folders per split, empty ones included, are in
     `table.attrs["class_folders"]`.
     """
     data_dir = str(data_dir)
@@ -81,7 +89,9 @@ def scan_dataset(data_dir) -> pd.DataFrame:
                 "path": storage.join(split_dir, *parts), "kind": _kind(parts),
             })
     table = pd.DataFrame(rows, columns=[c for c in FILE_COLUMNS if c != "bytes"])
-    table.insert(5, "bytes", [storage.size(p) for p in table["path"]])
+    sizes = [_size_or_none(p) for p in table["path"]]
+    table.insert(5, "bytes", [size or 0 for size in sizes])
+    table.loc[[size is None for size in sizes], "kind"] = "unreadable"
     if not (table["kind"] == "candidate").any():
         raise DatasetError(f"No files inside class folders under {data_dir!r}: put each class's "
                            "images in DATA_DIR/train/<class>/ and DATA_DIR/validation/<class>/.")
@@ -126,7 +136,10 @@ def check_images(table: pd.DataFrame, workers: int | None = None,
     tensorflow()  # import once here, not inside the worker threads
 
     def check(path):
-        data = storage.read_bytes(path)
+        try:
+            data = storage.read_bytes(path)
+        except OSError as error:
+            return "", 0, 0, "", f"cannot read the file: {error}"
         digest = hashlib.sha1(data).hexdigest()
         try:
             image = prepare_image(data, max_pixels=max_pixels)
@@ -163,6 +176,15 @@ def _name_problems(table: pd.DataFrame) -> list[dict]:
             found.append(_problem("warning", "class name in decomposed Unicode (NFD)", cls=name,
                                   detail="macOS writes names this way; other systems may see a "
                                          "different class. Rename the folder on Linux or Colab."))
+    for _, row in candidates(table).iterrows():
+        name = row["filename"]
+        if name != name.strip() or any(ord(ch) < 32 for ch in name):
+            found.append(_problem("warning", "file name with control characters or edge spaces",
+                                  row["split"], row["class"], row["path"],
+                                  "some tools mangle such names; rename the file"))
+        elif COPY_NAME.search(name):
+            found.append(_problem("info", "file name looks like a copy", row["split"],
+                                  row["class"], row["path"], "check it is not a duplicate"))
     for names in keys.values():
         if len(names) > 1:
             found.append(_problem("error", "class names that differ only by case, spaces or "
@@ -311,9 +333,10 @@ def split_dataset(source_dir, output_dir, validation_fraction: float = settings.
     Stratified and seeded: each class is shuffled with its own seed (derived from `seed` and the
     class name, so adding a class does not reshuffle the others) and `validation_fraction` of it,
     at least one image when the class has two or more, goes to validation. `mode` is "copy",
-    "symlink" or "hardlink" (links save disk space; local folders only). Files that are not
-    candidates (hidden, system, outside class folders) are not copied and are listed in the result
-    with `split` "skipped". Returns one row per file: split, class, source, target.
+    "symlink" or "hardlink" (links save disk space; local folders only). Files that are no images
+    (by their header), hidden or system files and files outside class folders are not copied and
+    are listed in the result with `split` "skipped" and the reason in `target`. Returns one row
+    per file: split, class, source, target.
     """
     if mode not in ("copy", "symlink", "hardlink"):
         raise DatasetError(f"mode must be copy, symlink or hardlink, not {mode!r}")
@@ -328,6 +351,8 @@ def split_dataset(source_dir, output_dir, validation_fraction: float = settings.
     by_class: dict[str, list[str]] = {}
     rows = []
     for rel, kind in files:
+        if kind == "candidate" and (problem := _header_problem(storage.join(source_dir, rel))):
+            kind = f"not an image ({problem})"
         if kind == "candidate":
             by_class.setdefault(rel.split("/")[0], []).append(rel)
         else:
@@ -352,6 +377,17 @@ def split_dataset(source_dir, output_dir, validation_fraction: float = settings.
     return plan
 
 
+def _header_problem(path) -> str:
+    """Why a file is no image, judged from its header alone (cheap); empty when it looks fine."""
+    try:
+        open_image(storage.read_bytes(path))
+        return ""
+    except ImageProblem as problem:
+        return str(problem)
+    except OSError as error:
+        return f"cannot read it: {error}"
+
+
 def _place(source: str, target: str, mode: str) -> None:
     storage.makedirs(os.path.dirname(target) if not storage.is_url(target)
                      else target.rsplit("/", 1)[0])
@@ -365,22 +401,3 @@ def _place(source: str, target: str, mode: str) -> None:
         os.symlink(os.path.abspath(source), target)
     else:
         os.link(source, target)
-
-
-# --- getting data ---------------------------------------------------------------------------
-
-def download_flowers(dest_dir) -> str:
-    """Download and unpack TensorFlow's flowers photos (about 230 MB, 5 classes, flat layout)
-    into DEST_DIR; return the path of the flat folder. Skips the download when already there."""
-    target = os.path.join(dest_dir, "flower_photos")
-    if os.path.isdir(target):
-        return target
-    os.makedirs(dest_dir, exist_ok=True)
-    archive = os.path.join(dest_dir, "flower_photos.tgz")
-    if not os.path.exists(archive):
-        partial = archive + ".part"
-        urllib.request.urlretrieve(settings.FLOWERS_URL, partial)
-        os.replace(partial, archive)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest_dir, filter="data")
-    return target

@@ -136,6 +136,7 @@ def plan_conversion(data_dir, shard_size_mb: float | None = settings.DEFAULT_SHA
         plan["found"][split] = len(rows)
         for _, row in rows[rows["kind"] != "candidate"].iterrows():
             plan["skipped"].append({"split": split, "class": row["class"], "path": row["path"],
+                                    "relpath": row["relpath"],
                                     "reason": f"{row['kind']} file, not an image to convert"})
         files = candidates(rows).sort_values("relpath")
         if files.empty:
@@ -148,7 +149,8 @@ def plan_conversion(data_dir, shard_size_mb: float | None = settings.DEFAULT_SHA
         for index, chunk in enumerate(np.array_split(np.arange(len(records)), count)):
             plan["shards"].append(Shard(split, index, [records[i] for i in chunk]))
     digest = hashlib.sha256(json.dumps(
-        [SCHEMA_VERSION, plan["classes"], plan["options"], plan["skipped"],
+        [SCHEMA_VERSION, plan["classes"], plan["options"],
+         [(s["split"], s["relpath"], s["reason"]) for s in plan["skipped"]],
          [(s.stem, [(f["relpath"], f["class"], int(f["bytes"])) for f in s.files])
           for s in plan["shards"]]], sort_keys=True, default=str).encode())
     plan["fingerprint"] = digest.hexdigest()
@@ -217,6 +219,8 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
     Bad files never stop the run: each is listed in skipped.csv with its reason.
     """
     output_dir = str(output_dir)
+    if storage.exists(output_dir) and not storage.isdir(output_dir):
+        raise DatasetError(f"{output_dir} is a file, not a folder: give a folder for the records.")
     tensorflow()
     plan = plan_conversion(data_dir, shard_size_mb, shards, class_mapping, max_side, max_pixels)
     storage.makedirs(output_dir)
@@ -225,7 +229,10 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
         log(f"Already complete: {output_dir} holds this conversion "
             f"({_totals_text(previous)}). Nothing to do.")
         return previous
+    staging = storage.join(output_dir, settings.STAGING_DIR)
     foreign = [n for n in storage.listdir(output_dir) if SHARD_PATTERN.match(n)]
+    if foreign and not previous and _staged_fingerprint(staging) == plan["fingerprint"]:
+        foreign = []  # this conversion's own shards, renamed before it was stopped: resume it
     if (previous or foreign) and not overwrite:
         what = "records of a different conversion (other files or options)" if previous else \
             "TFRecord shards from another tool"
@@ -233,8 +240,7 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
                            "pass overwrite=True (--overwrite) to replace them.")
     if overwrite:
         _clear_output(output_dir)
-    staging = storage.join(output_dir, settings.STAGING_DIR)
-    states = _load_staging(staging, plan, log)
+    states = _load_staging(output_dir, staging, plan, log)
     todo = [s for s in plan["shards"] if s.stem not in states]
     if states:
         log(f"Resuming: {len(states)} of {len(plan['shards'])} shards were already written.")
@@ -261,7 +267,7 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
                 label = plan["classes"].index(info["class"]) + LABEL_OFFSET
                 example = build_example(image.data, label, info["class"], info["filename"],
                                         image.height, image.width)
-                writer.write(example.SerializeToString())
+                writer.write(example.SerializeToString(deterministic=True))
                 state["records"] += 1
                 state["bytes"] += len(image.data)
                 state["converted"] += image.converted
@@ -281,7 +287,15 @@ def _new_state(shard: Shard) -> dict:
             "classes": {}, "skipped": []}
 
 
-def _load_staging(staging, plan, log) -> dict:
+def _staged_fingerprint(staging) -> str | None:
+    """The fingerprint of the unfinished conversion in the staging folder, if there is one."""
+    plan_file = storage.join(staging, "plan.json")
+    if not storage.exists(plan_file):
+        return None
+    return json.loads(storage.read_bytes(plan_file))["fingerprint"]
+
+
+def _load_staging(output_dir, staging, plan, log) -> dict:
     """States of the shards an interrupted run finished; a stale staging area is discarded."""
     plan_file = storage.join(staging, "plan.json")
     if storage.exists(plan_file):
@@ -297,7 +311,8 @@ def _load_staging(staging, plan, log) -> dict:
         if storage.exists(path):
             state = json.loads(storage.read_bytes(path).decode("utf-8"))
             record = storage.join(staging, shard.stem + ".tfrecord")
-            if state["records"] == 0 or storage.exists(record) or state.get("final"):
+            final = state.get("final") and storage.join(output_dir, state["final"])
+            if state["records"] == 0 or storage.exists(record) or (final and storage.exists(final)):
                 states[shard.stem] = state
     return states
 
@@ -325,6 +340,10 @@ def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
             name = _final_name(split, index, len(full))
             staged = storage.join(staging, state["stem"] + ".tfrecord")
             if storage.exists(staged):
+                if state.get("final") != name:  # note the final name first: a rerun finds it
+                    state["final"] = name
+                    storage.write_atomic(storage.join(staging, state["stem"] + ".json"),
+                                         json.dumps(state, ensure_ascii=False))
                 storage.rename(staged, storage.join(output_dir, name))
             shard_rows.append({"file": name, "records": state["records"], "bytes": state["bytes"]})
         classes = Counter()
@@ -342,7 +361,8 @@ def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
         }
     write_label_map(plan["classes"], storage.join(output_dir, settings.LABEL_MAP_FILE))
     buffer = io.StringIO()
-    report = csv.DictWriter(buffer, fieldnames=["split", "class", "path", "reason"])
+    report = csv.DictWriter(buffer, fieldnames=["split", "class", "path", "reason"],
+                            extrasaction="ignore")
     report.writeheader()
     report.writerows(skipped)
     storage.write_atomic(storage.join(output_dir, settings.SKIPPED_FILE), buffer.getvalue())
@@ -360,20 +380,26 @@ def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
 
 
 def _totals_text(manifest: dict) -> str:
-    return ", ".join(f"{split}: {info['written']:,} images in {len(info['shards'])} shards"
+    return ", ".join(f"{split}: {_plural(info['written'], 'image')} in "
+                     f"{_plural(len(info['shards']), 'shard')}"
                      for split, info in manifest["splits"].items())
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "es" if noun.endswith("s") else "s")
 
 
 def summary_text(manifest: dict) -> str:
     """A few lines a person reads after a conversion: found, written, skipped, where the report is."""
-    lines = [f"Converted {len(manifest['classes'])} classes in {manifest['seconds']:.1f} s."]
+    lines = [f"Converted {_plural(len(manifest['classes']), 'class')} in {manifest['seconds']:.1f} s."]
     for split, info in manifest["splits"].items():
         lines.append(f"  {split:<10} found {info['found']:>7,}  written {info['written']:>7,}  "
                      f"skipped {info['skipped']:>5,}  shards {len(info['shards']):>4}  "
                      f"(re-encoded {info['converted']:,})")
     skipped = sum(info["skipped"] for info in manifest["splits"].values())
     if skipped:
-        lines.append(f"  {skipped} files were not written: see {settings.SKIPPED_FILE} for the reasons.")
+        lines.append(f"  {_plural(skipped, 'file')} not written: see {settings.SKIPPED_FILE} "
+                     "for the reasons.")
     return "\n".join(lines)
 
 

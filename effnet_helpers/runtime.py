@@ -23,14 +23,41 @@ def versions() -> dict:
     """Versions of the packages the workbook uses (None when not installed)."""
     from importlib import metadata
     found = {"python": platform.python_version()}
-    for name in ("tensorflow", "keras", "numpy", "pandas", "matplotlib", "pillow"):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
+    distributions = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-tpu"),
+                     "keras": ("keras",), "numpy": ("numpy",), "pandas": ("pandas",),
+                     "matplotlib": ("matplotlib",), "pillow": ("pillow",)}
+    for name, candidates in distributions.items():
+        found[name] = None
+        for distribution in candidates:  # TensorFlow comes under several names
+            try:
+                found[name] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                continue
     return found
 
 
 def print_versions() -> None:
     print("  ".join(f"{k} {v}" for k, v in versions().items() if v) +
           ("  (Colab)" if in_colab() else ""))
+
+
+# --- accelerators -----------------------------------------------------------------------------
+
+# TensorFlow publishes its TPU builds (tensorflow-tpu, matching libtpu) on this wheel index.
+LIBTPU_INDEX = "https://storage.googleapis.com/libtpu-tf-releases/index.html"
+
+
+def on_tpu_host() -> bool:
+    """True on a TPU VM (Colab's TPU runtimes are TPU VMs): TPU chips appear as devices."""
+    import glob
+    import os
+    return bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*")
+                or os.environ.get("TPU_ACCELERATOR_TYPE") or os.environ.get("TPU_NAME"))
+
+
+def tpu_install_command(version: str | None = None) -> str:
+    """The pip command that installs TensorFlow with its TPU build as a matching pair."""
+    version = version or versions().get("tensorflow") or "2.18.0"
+    return (f'pip install "tensorflow=={version}" "tensorflow-tpu=={version}" '
+            f"-f {LIBTPU_INDEX}")

@@ -52,7 +52,7 @@ def walk_files(top) -> list[str]:
             rel = dirpath[len(str(top)):].strip("/")
             found += [f"{rel}/{f}" if rel else f for f in filenames]
     else:
-        for dirpath, _, filenames in os.walk(top):
+        for dirpath, _, filenames in os.walk(top, followlinks=True):  # linked class folders too
             rel = os.path.relpath(dirpath, top).replace(os.sep, "/")
             found += [f if rel == "." else f"{rel}/{f}" for f in filenames]
     return sorted(found)
