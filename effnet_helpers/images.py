@@ -121,25 +121,99 @@ def encode_jpeg(image: Image.Image, quality: int = settings.JPEG_QUALITY) -> byt
     return buffer.getvalue()
 
 
+_TF = None
+
+
 def tensorflow():
-    """Import TensorFlow once, in the calling thread (before worker threads need it)."""
-    import tensorflow as tf
-    return tf
+    """TensorFlow, imported on first use (the layout stage and the CLI's --help do without it)."""
+    global _TF
+    if _TF is None:
+        import tensorflow as tf
+        _TF = tf
+    return _TF
 
 
-def validate_jpeg(data: bytes, height: int, width: int) -> None:
-    """Prove that TensorFlow's JPEG decoder (the one training uses) decodes these bytes to an RGB
-    image of the stated size; raise ImageProblem otherwise."""
+def decode_check(contents):
+    """TensorFlow's proof for JPEG bytes (a tensor): the header's shape and the shape decoded at
+    1/8 scale. Raises on truncated or corrupt data. Works eagerly and inside tf.data pipelines."""
     tf = tensorflow()
-    try:
-        shape = tf.io.extract_jpeg_shape(data).numpy()
-        decoded = tf.io.decode_jpeg(data, channels=3, ratio=VALIDATION_RATIO)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-        message = str(error).split("[Op:")[0].split("}}")[-1].strip() or type(error).__name__
-        raise ImageProblem(f"TensorFlow cannot decode it (truncated or corrupt): {message}") from None
+    header = tf.io.extract_jpeg_shape(contents)
+    decoded = tf.shape(tf.io.decode_jpeg(contents, channels=3, ratio=VALIDATION_RATIO))
+    return header, decoded
+
+
+def validate_jpeg(data: bytes, height: int, width: int, proven=None) -> None:
+    """Prove that TensorFlow's JPEG decoder (the one training uses) decodes these bytes to an RGB
+    image of the stated size; raise ImageProblem otherwise. `proven`: the (header, decoded) shapes
+    that `decode_check` already computed for these bytes (the converter's pipeline does that)."""
+    if proven is None:
+        tf = tensorflow()
+        try:
+            proven = [t.numpy() for t in decode_check(tf.constant(data))]
+        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+            message = str(error).split("[Op:")[0].split("}}")[-1].strip() or type(error).__name__
+            raise ImageProblem(f"TensorFlow cannot decode it (truncated or corrupt): {message}"
+                               ) from None
+    header, decoded = (tuple(int(v) for v in shape) for shape in proven)
     expected = (-(-height // VALIDATION_RATIO), -(-width // VALIDATION_RATIO), 3)
-    if tuple(shape[:2]) != (height, width) or tuple(decoded.shape) != expected:
-        raise ImageProblem(f"decoded size {tuple(shape)} differs from the header's {height}x{width}")
+    if header[:2] != (height, width) or decoded != expected:
+        raise ImageProblem(f"decoded size {header[:2]} differs from the header's {height}x{width}")
+
+
+def _storable_as_is(image: Image.Image, max_side: int | None) -> bool:
+    """A JPEG that is RGB, upright and small enough needs no conversion."""
+    if image.format != "JPEG" or image.mode != "RGB":
+        return False
+    if image.getexif().get(EXIF_ORIENTATION, 1) not in (0, 1):
+        return False
+    return not (max_side and max(image.size) > max_side)
+
+
+def jpeg_orientation(data: bytes) -> int | None:
+    """The EXIF orientation of JPEG bytes (1, upright, when there is none), read from the first
+    Exif APP1 segment as Pillow reads it, without Pillow (a few microseconds); None when the
+    segments cannot be parsed (then the careful path decides)."""
+    import struct
+    pos = 2
+    try:
+        while pos + 4 <= len(data) and data[pos] == 0xFF:
+            marker = data[pos + 1]
+            if marker in (0xD9, 0xDA):  # end of image, start of scan: no more metadata
+                return 1
+            length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
+            if marker == 0xE1 and data[pos + 4:pos + 10] == b"Exif\0\0":
+                tiff = data[pos + 10:pos + 2 + length]
+                order = {b"II": "<", b"MM": ">"}[tiff[:2]]
+                ifd = struct.unpack(order + "I", tiff[4:8])[0]
+                count = struct.unpack(order + "H", tiff[ifd:ifd + 2])[0]
+                for entry in range(ifd + 2, ifd + 2 + 12 * count, 12):
+                    if struct.unpack(order + "H", tiff[entry:entry + 2])[0] == EXIF_ORIENTATION:
+                        return struct.unpack(order + "H", tiff[entry + 8:entry + 10])[0]
+                return 1
+            pos += 2 + length
+    except (KeyError, struct.error):
+        return None
+    return None
+
+
+def store_unchanged(data: bytes, proven, max_side: int | None = None,
+                    max_pixels: int = settings.MAX_PIXELS) -> PreparedImage | None:
+    """The fast path: the file's own bytes when it is an RGB, upright JPEG within the size limits
+    whose TensorFlow decode (`proven`, the shapes from decode_check) matches its header; None when
+    anything else applies (then `prepare_image` decides, and gives the reason if it must skip).
+    Same rules as prepare_image's "store as is", without Pillow (this runs once per image)."""
+    if not data.startswith(b"\xff\xd8\xff"):
+        return None
+    height, width, channels = (int(v) for v in proven[0])
+    if channels != 3 or height * width > max_pixels or (max_side and max(height, width) > max_side):
+        return None
+    if jpeg_orientation(data) not in (0, 1):
+        return None
+    try:
+        validate_jpeg(data, height, width, proven)
+    except ImageProblem:
+        return None
+    return PreparedImage(data, height, width, "JPEG", converted=False)
 
 
 def prepare_image(data: bytes, max_side: int | None = None,
@@ -148,16 +222,14 @@ def prepare_image(data: bytes, max_side: int | None = None,
     image = open_image(data, max_pixels)
     source_format = image.format or sniff_format(data) or "unknown"
     width, height = image.size
-    orientation = image.getexif().get(EXIF_ORIENTATION, 1) if source_format == "JPEG" else 1
     too_big = bool(max_side) and max(width, height) > max_side
-    if source_format == "JPEG" and image.mode == "RGB" and orientation in (0, 1) and not too_big:
+    failure = None
+    if _storable_as_is(image, max_side):
         try:
             validate_jpeg(data, height, width)
             return PreparedImage(data, height, width, source_format, converted=False)
         except ImageProblem as problem:
             failure = problem  # maybe Pillow still reads it (rare JPEG flavours): try to convert
-    else:
-        failure = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

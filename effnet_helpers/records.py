@@ -30,41 +30,33 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import settings, storage
-from .images import ImageProblem, prepare_image, tensorflow
+from .images import ImageProblem, decode_check, prepare_image, store_unchanged, tensorflow
 from .layout import DatasetError, apply_class_mapping, candidates, class_names, scan_dataset
 from .layout import read_label_map, write_label_map
 
 SCHEMA_VERSION = 1
 LABEL_OFFSET = 1  # image/class/label is 1-based in the reference schema
+FAST_BATCH = 32              # images per batch out of TensorFlow's checking pipeline
+FAST_PREFETCH_BATCHES = 8    # batches it may run ahead (bounds memory)
 SHARD_PATTERN = re.compile(r"^(train|validation)-(\d{5})-of-(\d{5})$")
 
 
 # --- one record -----------------------------------------------------------------------------
 
-def _bytes(value: bytes):
-    tf = tensorflow()
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def _int64(value: int):
-    tf = tensorflow()
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
-
-
 def build_example(image: bytes, label: int, synset: str, filename: str, height: int, width: int):
     """One tf.train.Example with the tensorflow/tpu converter's keys. `label` is the 1-based class id."""
-    tf = tensorflow()
-    return tf.train.Example(features=tf.train.Features(feature={
-        "image/encoded": _bytes(image),
-        "image/class/label": _int64(label),
-        "image/class/synset": _bytes(synset.encode("utf-8")),
-        "image/filename": _bytes(filename.encode("utf-8")),
-        "image/height": _int64(height),
-        "image/width": _int64(width),
-        "image/channels": _int64(3),
-        "image/colorspace": _bytes(b"RGB"),
-        "image/format": _bytes(b"JPEG"),
-    }))
+    example = tensorflow().train.Example()
+    feature = example.features.feature  # a map: feature name -> list of bytes, ints or floats
+    feature["image/encoded"].bytes_list.value.append(image)
+    feature["image/class/label"].int64_list.value.append(label)
+    feature["image/class/synset"].bytes_list.value.append(synset.encode("utf-8"))
+    feature["image/filename"].bytes_list.value.append(filename.encode("utf-8"))
+    feature["image/height"].int64_list.value.append(height)
+    feature["image/width"].int64_list.value.append(width)
+    feature["image/channels"].int64_list.value.append(3)
+    feature["image/colorspace"].bytes_list.value.append(b"RGB")
+    feature["image/format"].bytes_list.value.append(b"JPEG")
+    return example
 
 
 def feature_spec() -> dict:
@@ -164,16 +156,67 @@ def _mapping(class_mapping):
 
 # --- converting -----------------------------------------------------------------------------
 
-def _ordered_map(function, items, workers: int, window: int):
-    """Like pool.map, but holds at most `window` results in memory (conversion memory stays flat)."""
+def _fast_checks(paths: list[str]):
+    """TensorFlow reads every file and proves it decodes, on its own threads (no Python, no GIL):
+    yields (index, bytes, header shape, decoded shape) in order. Files it cannot decode (PNG,
+    broken JPEG, ...) are left out; the careful path then handles them and gives the reason."""
+    tf = tensorflow()
+
+    def check(index, path):
+        contents = tf.io.read_file(path)
+        header, decoded = decode_check(contents)
+        return index, contents, header, decoded
+
+    if not paths:
+        return
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (tf.range(len(paths), dtype=tf.int64), tf.constant(paths, dtype=tf.string)))
+    dataset = (dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .ignore_errors().batch(FAST_BATCH).prefetch(FAST_PREFETCH_BATCHES))
+    for indices, contents, headers, decoded in dataset.as_numpy_iterator():
+        yield from zip(indices.tolist(), contents, headers, decoded)
+
+
+def _prepared_in_order(tasks: list, workers: int):
+    """(shard, file info, PreparedImage or None, skip reason) for every task, in task order.
+
+    Plain JPEGs that TensorFlow's pipeline proved are stored as they are; everything else (other
+    formats, conversions, failures) goes to a thread pool running `prepare_image`. At most
+    `window` results wait in memory, so memory stays flat however large the dataset."""
+    window = 64 * workers
     with ThreadPoolExecutor(workers) as pool:
-        pending = deque()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            if len(pending) >= window:
-                yield pending.popleft().result()
+        pending: deque = deque()
+        position = 0
+
+        def careful(task):
+            pending.append(pool.submit(_prepare, task))
+
+        def ready():
+            while pending and (not hasattr(pending[0], "result") or pending[0].done()
+                               or len(pending) > window):
+                item = pending.popleft()
+                yield item.result() if hasattr(item, "result") else item
+
+        for index, data, header, decoded in _fast_checks([t[1]["path"] for t in tasks]):
+            while position < index:  # TensorFlow could not decode these
+                careful(tasks[position])
+                position += 1
+            shard, info, max_side, max_pixels = tasks[index]
+            image = store_unchanged(data, (header, decoded), max_side, max_pixels)
+            position += 1
+            if image is None:
+                careful(tasks[index])
+            elif not pending:  # the common case: nothing earlier is still being worked on
+                yield shard, info, image, None
+                continue
+            else:
+                pending.append((shard, info, image, None))
+            yield from ready()
+        for task in tasks[position:]:
+            careful(task)
         while pending:
-            yield pending.popleft().result()
+            item = pending.popleft()
+            yield item.result() if hasattr(item, "result") else item
 
 
 def _prepare(task):
@@ -248,11 +291,12 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
     done = total - sum(len(s.files) for s in todo)
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=total, initial=done, desc="Converting", unit="img", disable=not progress)
-    tasks = ((s, f, max_side, max_pixels) for s in todo for f in s.files)
+    tasks = [(s, f, max_side, max_pixels) for s in todo for f in s.files]
+    labels = {name: i + LABEL_OFFSET for i, name in enumerate(plan["classes"])}
     writer, current = None, None
     started = time.time()
     try:
-        for shard, info, image, reason in _ordered_map(_prepare, tasks, workers, 8 * workers):
+        for shard, info, image, reason in _prepared_in_order(tasks, workers):
             if shard is not current:
                 if current is not None:
                     states[current.stem] = _finish_shard(staging, current, writer, state)
@@ -264,7 +308,7 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
                 if writer is None:
                     writer = tensorflow().io.TFRecordWriter(
                         storage.join(staging, current.stem + ".tfrecord.tmp"))
-                label = plan["classes"].index(info["class"]) + LABEL_OFFSET
+                label = labels[info["class"]]
                 example = build_example(image.data, label, info["class"], info["filename"],
                                         image.height, image.width)
                 writer.write(example.SerializeToString(deterministic=True))

@@ -5,6 +5,7 @@ import importlib.util
 import platform
 import subprocess
 import sys
+from dataclasses import dataclass
 
 
 def in_colab() -> bool:
@@ -61,3 +62,83 @@ def tpu_install_command(version: str | None = None) -> str:
     version = version or versions().get("tensorflow") or "2.18.0"
     return (f'pip install "tensorflow=={version}" "tensorflow-tpu=={version}" '
             f"-f {LIBTPU_INDEX}")
+
+
+class AcceleratorError(RuntimeError):
+    """The session's accelerator cannot be used as it is; the message says what to run."""
+
+
+@dataclass
+class Runtime:
+    """What `connect` found: the distribution strategy and the facts that follow from it."""
+
+    strategy: object
+    kind: str               # "TPU", "GPU" or "CPU"
+    replicas: int
+    precision: str          # the Keras mixed-precision policy for this device
+
+    def global_batch(self, per_replica: int) -> int:
+        """The batch one training step sees across all replicas."""
+        return per_replica * self.replicas
+
+    def describe(self) -> str:
+        return (f"{self.kind} with {self.replicas} replica{'s' if self.replicas > 1 else ''}, "
+                f"precision {self.precision}")
+
+
+PRECISION = {"TPU": "mixed_bfloat16", "GPU": "mixed_float16", "CPU": "float32"}
+
+
+def _connect_tpu(tpu: str):
+    import tensorflow as tf
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError, ValueError) as error:
+        text = str(error)
+        if "OpKernel" in text or "ConfigureDistributedTPU" in text or "TPUs not found" in text:
+            raise AcceleratorError(
+                "This is a TPU runtime, but this TensorFlow has no TPU support. Install the "
+                f"matching TPU build, then restart the session:\n  {tpu_install_command()}"
+            ) from None
+        raise AcceleratorError(f"Could not connect to the TPU {tpu!r}: {text.splitlines()[0]}. "
+                               "If the TensorFlow and libtpu versions differ, reinstall with:\n  "
+                               f"{tpu_install_command()}") from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def connect(tpu: str | None = None, cpu_replicas: int = 1, mixed_precision: bool = True,
+            verbose: bool = True) -> Runtime:
+    """Find the accelerator and return a Runtime with its distribution strategy.
+
+    Order: the TPU named by `tpu` (a name, a grpc:// address, or "local"), else a TPU VM's own
+    chips (Colab's TPU runtimes), else the GPUs (MirroredStrategy across several), else the CPU.
+    `cpu_replicas` > 1 splits the CPU into that many logical devices under MirroredStrategy, to try
+    multi-replica code without an accelerator (it must be called before TensorFlow starts).
+    Mixed precision: bfloat16 on TPU, float16 on GPU, float32 on CPU.
+    """
+    import keras
+    import tensorflow as tf
+    if tpu or on_tpu_host():
+        strategy, kind = _connect_tpu(tpu or "local"), "TPU"
+    elif tf.config.list_physical_devices("GPU"):
+        gpus = tf.config.list_physical_devices("GPU")
+        strategy = (tf.distribute.MirroredStrategy() if len(gpus) > 1
+                    else tf.distribute.OneDeviceStrategy("/gpu:0"))
+        kind = "GPU"
+    elif cpu_replicas > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        if len(tf.config.list_logical_devices("CPU")) < cpu_replicas:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")][:cpu_replicas]
+        strategy, kind = tf.distribute.MirroredStrategy(devices), "CPU"
+    else:
+        strategy, kind = tf.distribute.get_strategy(), "CPU"
+    precision = PRECISION[kind] if mixed_precision else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    found = Runtime(strategy, kind, strategy.num_replicas_in_sync, precision)
+    if verbose:
+        print(f"Running on {found.describe()}.")
+    return found
