@@ -214,3 +214,70 @@ def test_sniff_format_reads_content_not_names():
     assert images.sniff_format(jpeg_bytes()) == "JPEG"
     assert images.sniff_format(encode(solid("RGB", 0), "WEBP")) == "WEBP"
     assert images.sniff_format(b"hello") is None
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("big_endian", [False, True])
+def test_jpeg_orientation_reads_what_pillow_reads(orientation, big_endian):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "camera maker"  # another tag before it, so the parser has to walk the IFD
+    data = exif.tobytes()
+    if big_endian:  # Pillow writes little-endian; rebuild the TIFF header big-endian by hand
+        import struct
+        tiff = b"MM\x00\x2a" + struct.pack(">I", 8)
+        entries = [(0x010F, 2, 13, b"camera maker\x00"), (0x0112, 3, 1, None)]
+        body = struct.pack(">H", len(entries))
+        extra = b""
+        for tag, kind, count, value in entries:
+            if value is None:
+                body += struct.pack(">HHIHH", tag, kind, count, orientation, 0)
+            else:
+                body += struct.pack(">HHII", tag, kind, count, 8 + 2 + 12 * len(entries) + 4)
+                extra += value
+        data = b"Exif\x00\x00" + tiff + body + struct.pack(">I", 0) + extra
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 10), "red").save(buffer, "JPEG", exif=data)
+    jpeg = buffer.getvalue()
+    assert images.jpeg_orientation(jpeg) == Image.open(io.BytesIO(jpeg)).getexif()[0x0112] \
+        == orientation
+
+
+def test_jpeg_orientation_without_exif_is_upright():
+    assert images.jpeg_orientation(jpeg_bytes(1)) == 1
+
+
+@pytest.mark.parametrize("name, data", [
+    ("plain jpeg", jpeg_bytes(3, (40, 30))),
+    ("rotated", exif_rotated_jpeg()),
+    ("greyscale", encode(solid("L", 128), "JPEG")),
+    ("cmyk", encode(solid("CMYK", (0, 50, 100, 0)), "JPEG")),
+    ("truncated", jpeg_bytes(4, (64, 64))[:300]),
+    ("png", png_bytes(5)),
+])
+def test_fast_path_accepts_only_what_the_careful_path_stores_unchanged(name, data, tf):
+    """The converter's fast path (TensorFlow pipeline + store_unchanged) and its careful path
+    (prepare_image) must agree: same bytes when the fast path accepts, else it declines."""
+    try:
+        proven = [t.numpy() for t in images.decode_check(tf.constant(data))]
+    except tf.errors.InvalidArgumentError:
+        proven = None  # the pipeline drops the file; the careful path decides alone
+    fast = images.store_unchanged(data, proven) if proven is not None else None
+    try:
+        careful = images.prepare_image(data)
+    except images.ImageProblem:
+        careful = None
+    if fast is not None:
+        assert careful is not None and not careful.converted
+        assert (fast.data, fast.height, fast.width) == (careful.data, careful.height, careful.width)
+    else:
+        assert careful is None or careful.converted, name
+    assert (fast is not None) == (name == "plain jpeg")
+
+
+def test_fast_path_respects_the_size_limits(tf):
+    data = jpeg_bytes(6, (40, 30))
+    proven = [t.numpy() for t in images.decode_check(tf.constant(data))]
+    assert images.store_unchanged(data, proven) is not None
+    assert images.store_unchanged(data, proven, max_side=20) is None
+    assert images.store_unchanged(data, proven, max_pixels=100) is None
