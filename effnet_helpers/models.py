@@ -64,7 +64,7 @@ def build_backbone(name: str, image_size: int | None = None, weights="imagenet")
         include_top=False, weights=None if local else weights, input_shape=(size, size, 3))
     if local:
         backbone.load_weights(weights, skip_mismatch=False)
-    return keras.Model(backbone.inputs, backbone.outputs, name=BACKBONE_NAME)
+    return keras.Model(backbone.input, backbone.output, name=BACKBONE_NAME)
 
 
 def build_classifier(backbone, num_classes: int, dropout: float, image_size: int):
@@ -140,19 +140,24 @@ def warm_start(model, source) -> int:
     if not hasattr(source, "layers"):
         source = keras.saving.load_model(source, compile=False)
     target, origin = backbone_of(model), backbone_of(source)
+    mine = [layer for layer in target.layers if layer.weights]
+    theirs = [layer for layer in origin.layers if layer.weights]
+    if len(mine) != len(theirs):
+        raise ValueError(f"Warm start: the source backbone has {len(theirs)} layers with weights, "
+                         f"this one {len(mine)}; is it the same model size?")
     copied = 0
-    for layer in target.layers:
-        weights = layer.get_weights()
-        if not weights:
-            continue
-        try:
-            other = origin.get_layer(layer.name).get_weights()
-        except ValueError:
-            raise ValueError(f"Warm start: the source model has no layer {layer.name!r}; is it "
-                             "the same model size?") from None
-        if [w.shape for w in other] != [w.shape for w in weights]:
-            raise ValueError(f"Warm start: layer {layer.name!r} has other shapes in the source "
-                             "model (a different model size or image channels).")
-        layer.set_weights(other)
-        copied += len(other)
+    for layer, other in zip(mine, theirs):  # in order: auto-named layers get other suffixes
+        same_name = _base_name(layer.name) == _base_name(other.name)
+        shapes, other_shapes = [w.shape for w in layer.weights], [w.shape for w in other.weights]
+        if not same_name or shapes != other_shapes:
+            raise ValueError(f"Warm start: layer {layer.name!r} does not match the source's "
+                             f"{other.name!r} ({shapes} vs {other_shapes}); is it the same model "
+                             "size?")
+        layer.set_weights(other.get_weights())
+        copied += len(shapes)
     return copied
+
+
+def _base_name(name: str) -> str:
+    """A layer name without the _N suffix Keras adds to repeated automatic names."""
+    return re.sub(r"_\d+$", "", name)
