@@ -6,6 +6,7 @@ PYTHON  ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 OUT     ?= outputs
+PROFILE ?= cpu
 STAMP   := $(VENV)/.installed
 
 .PHONY: workbook test venv sync reference bench clean
@@ -20,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 workbook: venv
-	$(BIN)/python -m effnet_helpers.workbook --output $(OUT)
+	$(BIN)/python -m effnet_helpers.workbook --output $(OUT) --profile $(PROFILE)
 
 test: venv
 	rm -rf $(OUT)/ci

@@ -89,6 +89,42 @@ def cmd_inspect(args) -> int:
     return EXIT_OK
 
 
+AUGMENTATIONS = ("flip", "rotate90", "zoom", "randaugment")
+
+
+def _augment(text: str) -> dict:
+    """--augment flip,zoom,... (or none) -> the pipeline.Augment fields."""
+    names = [] if text.strip().lower() == "none" else [n.strip() for n in text.split(",") if n]
+    unknown = sorted(set(names) - set(AUGMENTATIONS))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown augmentation {unknown}; choose from "
+                                         f"{', '.join(AUGMENTATIONS)} or none")
+    return {"flip": "flip" in names, "rotate90": "rotate90" in names,
+            "zoom": 0.2 if "zoom" in names else 0.0, "randaugment": "randaugment" in names}
+
+
+def cmd_train(args) -> int:
+    from . import pipeline, training
+    from .runtime import connect
+    head, total = training.parse_schedule(args.schedule)
+    augment = {**vars(pipeline.Augment()), **args.augment, "mixup_alpha": args.mixup_alpha}
+    config = training.TrainConfig(
+        model=args.model, image_size=args.image_size, batch_size=args.batch_size,
+        weights=None if args.weights == "none" else args.weights, hub_handle=args.hub,
+        head_epochs=head, total_epochs=total, unfreeze_from=args.unfreeze_from,
+        learning_rate=args.learning_rate, finetune_learning_rate=args.finetune_learning_rate,
+        augment=augment, resize_method=args.resize_method, balance=args.balance,
+        include_validation=args.include_validation, class_mapping=args.merge_classes,
+        warm_start=args.warm_start, steps_per_execution=args.steps_per_execution,
+        seed=args.seed)
+    runtime = connect(tpu=args.tpu)
+    print(f"Training {config.model} at {config.image_size} px: {training.epochs_text(config)}.")
+    training.train(args.records_dir, args.model_dir, config, overwrite=args.overwrite,
+                   runtime=runtime, verbose=2)
+    print(f"Model, label map, config and history are in {args.model_dir}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effnet", description="EfficientNet transfer-learning workbook: the notebooks' steps "
@@ -146,15 +182,66 @@ def build_parser() -> argparse.ArgumentParser:
                        "tensorflow/tpu converter's) and count them per split and class.")
     p.add_argument("records_dir")
     p.set_defaults(run=cmd_inspect)
+
+    defaults = _train_defaults()
+    p = sub.add_parser("train", help="transfer-train an EfficientNet on TFRecords",
+                       description="Train a new head on a frozen backbone, then fine-tune (the "
+                       "--schedule H,F), with a checkpoint every epoch. Run it again on the same "
+                       "MODEL_DIR to resume after an interruption.")
+    p.add_argument("records_dir", help="folder of train-/validation- shards (notebook 02)")
+    p.add_argument("model_dir", help="folder for the model, checkpoints and logs (or gs://)")
+    p.add_argument("--model", default=defaults.model, help="B0..B7, V2B0..V2B3, V2S (default B0)")
+    p.add_argument("--image-size", type=_positive_int, help="default: the model's native size")
+    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
+                   help=f"per replica (default {defaults.batch_size})")
+    p.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a file")
+    p.add_argument("--hub", metavar="HANDLE", help="a TF-Hub handle or folder as the backbone")
+    p.add_argument("--schedule", default=f"{defaults.head_epochs},{defaults.total_epochs}",
+                   help="H,F: H head-only epochs, then fine-tuning up to F epochs in total; "
+                   "0,F trains everything from the start (default %(default)s)")
+    p.add_argument("--unfreeze-from", type=int, default=defaults.unfreeze_from,
+                   help="fine-tune blocks from this one on (default 1: all blocks)")
+    p.add_argument("--learning-rate", type=_positive_float, default=defaults.learning_rate,
+                   help="head phase, for a global batch of 256 (default %(default)s)")
+    p.add_argument("--finetune-learning-rate", type=_positive_float,
+                   default=defaults.finetune_learning_rate, help="default %(default)s")
+    p.add_argument("--warm-start", metavar="MODEL.keras",
+                   help="start the backbone from a previous model of this workbook")
+    p.add_argument("--augment", type=_augment, default=_augment("flip"),
+                   help="comma-separated: flip,rotate90,zoom,randaugment, or none (default flip)")
+    p.add_argument("--mixup-alpha", type=float, default=0.0, help="mixup strength (0: off)")
+    p.add_argument("--resize-method", choices=["crop", "resize", "pad_and_resize"],
+                   default="crop", help="random crops (default), plain resize, or pad to square")
+    p.add_argument("--balance", choices=["weights", "sampling"],
+                   help="counter class imbalance with class weights or balanced sampling")
+    p.add_argument("--include-validation", action="store_true",
+                   help="train on train + validation")
+    p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
+    p.add_argument("--steps-per-execution", type=_positive_int, default=1,
+                   help="steps per call on the device (more is faster on TPUs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tpu", help='a TPU name or grpc:// address ("local" on a TPU VM)')
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a different run in MODEL_DIR")
+    p.set_defaults(run=cmd_train)
     return parser
+
+
+def _train_defaults():
+    """TrainConfig's defaults without importing TensorFlow (for --help)."""
+    from .training import TrainConfig
+    return TrainConfig.__new__(TrainConfig)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .layout import DatasetError
+    from .runtime import AcceleratorError
+    from .training import TrainingError
     try:
         return args.run(args)
-    except (DatasetError, FileNotFoundError, NotADirectoryError) as error:
+    except (DatasetError, FileNotFoundError, NotADirectoryError, TrainingError,
+            AcceleratorError) as error:
         print(f"effnet {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

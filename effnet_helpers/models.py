@@ -13,6 +13,7 @@ from . import storage
 
 BACKBONE_NAME = "backbone"
 HEAD_NAMES = ("head_pool", "head_dropout", "head_predictions")
+SCRATCH_BN_MOMENTUM = 0.9  # batch norm momentum when training from scratch (Keras default 0.99)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ def build_backbone(name: str, image_size: int | None = None, weights="imagenet")
         include_top=False, weights=None if local else weights, input_shape=(size, size, 3))
     if local:
         backbone.load_weights(weights, skip_mismatch=False)
+    if weights is None:
+        # From scratch, batch norm's moving averages (momentum 0.99: about 100 steps of memory)
+        # lag far behind weights that change fast, and validation stays at chance for epochs
+        # while training accuracy climbs. A shorter memory lets them keep up.
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = SCRATCH_BN_MOMENTUM
     return keras.Model(backbone.input, backbone.output, name=BACKBONE_NAME)
 
 
@@ -104,6 +112,8 @@ def set_trainable(model, phase: str, unfreeze_from: int = 1) -> None:
     """Freeze for a phase of the transfer schedule.
 
     "head": the whole backbone frozen; only the head trains.
+    "full": everything trains, batch norm and stem included (the schedule 0,F: from scratch, or
+    all layers from the start).
     "finetune": blocks from `unfreeze_from` on and the top convolution train (the seed system's
     schedule: the stem is not trained; `unfreeze_from=0` trains the stem too). Batch-norm layers
     always stay frozen, which in Keras also keeps them in inference mode (their moving averages,
@@ -111,11 +121,11 @@ def set_trainable(model, phase: str, unfreeze_from: int = 1) -> None:
     """
     import keras
     backbone = backbone_of(model)
-    if phase == "head":
-        backbone.trainable = False
+    if phase in ("head", "full"):
+        backbone.trainable = phase == "full"
         return
     if phase != "finetune":
-        raise ValueError(f"phase must be 'head' or 'finetune', not {phase!r}")
+        raise ValueError(f"phase must be 'head', 'finetune' or 'full', not {phase!r}")
     backbone.trainable = True
     for layer in backbone.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -128,8 +138,22 @@ def set_trainable(model, phase: str, unfreeze_from: int = 1) -> None:
             layer.trainable = True
         elif layer.name.startswith("stem_"):
             layer.trainable = unfreeze_from == 0
+        elif _is_hub_layer(layer):  # a TF-Hub SavedModel is one layer: train all of it
+            layer.trainable = True
         else:  # rescaling and normalization layers have no weights to train
             layer.trainable = False
+
+
+def _is_hub_layer(layer) -> bool:
+    return type(layer).__name__ == "HubBackbone"
+
+
+def load_model(path):
+    """Load a model of this workbook (.keras), TF-Hub backbones included."""
+    import keras
+
+    from . import hub  # noqa: F401  (registers HubBackbone for deserialisation)
+    return keras.saving.load_model(path)
 
 
 def warm_start(model, source) -> int:
@@ -138,7 +162,7 @@ def warm_start(model, source) -> int:
     Returns the number of weight tensors copied; refuses backbones that do not match."""
     import keras
     if not hasattr(source, "layers"):
-        source = keras.saving.load_model(source, compile=False)
+        source = load_model(source)
     target, origin = backbone_of(model), backbone_of(source)
     mine = [layer for layer in target.layers if layer.weights]
     theirs = [layer for layer in origin.layers if layer.weights]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
@@ -96,4 +97,26 @@ def sample_grid(table: pd.DataFrame, per_class: int = 6, split: str = "train", s
         axes[0, col].set_title(cls, fontsize=13)
     more = len(set(rows["class"])) - len(classes)
     fig.suptitle(f"Sample {split} images" + (f" (and {more} more classes)" if more > 0 else ""))
+    return fig
+
+
+def plot_history(history, title: str = "Training curves"):
+    """Loss and accuracy per epoch, training and validation, with the phases shaded (rows of
+    training.read_history or the history.csv table)."""
+    data = pd.DataFrame(history)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, style in (("", "-o"), ("val_", "--s")):
+            if prefix + metric in data:
+                ax.plot(data["epoch"], data[prefix + metric], style,
+                        label="validation" if prefix else "training")
+        if "phase" in data and (data["phase"] == "head").any():
+            last_head = data.loc[data["phase"] == "head", "epoch"].max()
+            ax.axvspan(data["epoch"].min() - 0.5, last_head + 0.5, color="grey", alpha=0.12,
+                       label="head only (backbone frozen)")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(metric)
+        ax.legend(fontsize=11)
+    fig.suptitle(title)
     return fig

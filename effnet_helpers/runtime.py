@@ -13,9 +13,18 @@ def in_colab() -> bool:
 
 
 def ensure_tensorflow() -> None:
-    """Install TensorFlow when the session has none (Colab's CPU and GPU runtimes ship it; its TPU
-    runtimes do not, and notebook 03 installs the TPU build there). Never replaces an install."""
-    if importlib.util.find_spec("tensorflow") is None:
+    """Install TensorFlow when the session has none; never replace an install. Colab's CPU and GPU
+    runtimes ship it. Its TPU runtimes (TPU VMs) do not since 2025: there the TensorFlow and
+    tensorflow-tpu pair of the same version is installed from TensorFlow's libtpu wheel index."""
+    if importlib.util.find_spec("tensorflow") is not None:
+        return
+    if on_tpu_host():
+        command = tpu_install_command(TPU_TENSORFLOW_VERSION)
+        print(f"TPU runtime without TensorFlow: installing the TPU pair (a few minutes):\n"
+              f"  {command}")
+        subprocess.run([sys.executable, "-m", *command.split()[0:2], "-q",
+                        *command.split()[2:]], check=True)
+    else:
         print("TensorFlow is missing: installing it (a minute or two) ...")
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tensorflow"], check=True)
 
@@ -57,11 +66,16 @@ def on_tpu_host() -> bool:
                 or os.environ.get("TPU_ACCELERATOR_TYPE") or os.environ.get("TPU_NAME"))
 
 
+# The newest tensorflow-tpu release seen on PyPI (it lags tensorflow by a release there); the
+# libtpu index may have newer pairs.
+TPU_TENSORFLOW_VERSION = "2.20.0"
+
+
 def tpu_install_command(version: str | None = None) -> str:
-    """The pip command that installs TensorFlow with its TPU build as a matching pair."""
-    version = version or versions().get("tensorflow") or "2.18.0"
-    return (f'pip install "tensorflow=={version}" "tensorflow-tpu=={version}" '
-            f"-f {LIBTPU_INDEX}")
+    """The pip command that installs TensorFlow with its TPU build as a matching pair (the version
+    of the TensorFlow already installed, when there is one)."""
+    version = version or versions().get("tensorflow") or TPU_TENSORFLOW_VERSION
+    return f"pip install tensorflow=={version} tensorflow-tpu=={version} -f {LIBTPU_INDEX}"
 
 
 class AcceleratorError(RuntimeError):
@@ -129,10 +143,15 @@ def connect(tpu: str | None = None, cpu_replicas: int = 1, mixed_precision: bool
         kind = "GPU"
     elif cpu_replicas > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
-        if len(tf.config.list_logical_devices("CPU")) < cpu_replicas:
+        try:  # possible only before TensorFlow initialises its devices (listing logical ones does)
             tf.config.set_logical_device_configuration(
                 cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+        except RuntimeError:
+            pass  # already initialised: fine if it was split before, checked below
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:cpu_replicas]
+        if len(devices) < cpu_replicas:
+            raise AcceleratorError(f"cpu_replicas={cpu_replicas} must be set before TensorFlow "
+                                   "starts: call connect() first in a fresh session.")
         strategy, kind = tf.distribute.MirroredStrategy(devices), "CPU"
     else:
         strategy, kind = tf.distribute.get_strategy(), "CPU"

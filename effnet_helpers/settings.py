@@ -34,12 +34,18 @@ SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db"
 # The public flowers dataset (5 classes, about 3,670 photos, flat <class>/<image> layout).
 FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 
-# Run profiles: "full" suits a real Colab session; "ci" keeps every notebook small and fast.
+# Run profiles: "full" suits a real Colab session (ImageNet weights, native resolution); "cpu" and
+# "ci" train from scratch at a small size, offline; "ci" keeps every notebook small and fast.
 PROFILE_ENV = "EFFNET_PROFILE"
 WORK_DIR_ENV = "EFFNET_WORK_DIR"
+# "cpu" runs the whole workbook offline on a laptop or CI machine in minutes (`make workbook`).
 PROFILES = {
-    "full": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB},
-    "ci": {"grid_per_class": 3, "shard_size_mb": 1},
+    "full": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB, "model": "B0",
+             "image_size": None, "batch_size": 32, "schedule": (2, 10), "weights": "imagenet"},
+    "cpu": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB, "model": "B0",
+            "image_size": 32, "batch_size": 32, "schedule": (0, 12), "weights": None},
+    "ci": {"grid_per_class": 3, "shard_size_mb": 1, "model": "B0", "image_size": 32,
+           "batch_size": 32, "schedule": (1, 2), "weights": None},
 }
 
 

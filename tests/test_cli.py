@@ -183,3 +183,16 @@ def test_inspect_of_a_folder_without_records_exits_2(tmp_path, capsys):
     (tmp_path / "nothing").mkdir()
     assert cli.main(["inspect", str(tmp_path / "nothing")]) == 2
     assert "No train-/validation- TFRecord shards" in capsys.readouterr().err
+
+
+def test_train_help_and_wrong_schedule(capsys):
+    from effnet_helpers import cli
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--help"])
+    assert stop.value.code == 0
+    assert "--schedule" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "records", "model", "--augment", "sparkle"])
+    assert stop.value.code == 2
+    assert cli.main(["train", "missing-records", "model", "--schedule", "3,1"]) == 2
+    assert "head epochs <= total epochs" in capsys.readouterr().err

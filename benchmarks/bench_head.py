@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Head-phase benchmark: the head trained on cached backbone features against the frozen backbone
+run every epoch, in one process, on the sample data.
+
+Both ways train the same B0 classifier (same initial weights, same seed) for the same head epochs
+with augmentation off and the deterministic "resize" view of the images, so both see the same
+features; only where the backbone runs differs. It prints the epoch times (the first epoch and the
+median of the later ones), their ratio, and the final validation accuracy of each way.
+
+    .venv/bin/python benchmarks/bench_head.py                 # B0 at 128 px, 4 head epochs
+    .venv/bin/python benchmarks/bench_head.py --image-size 224 --epochs 3
+
+Offline, the backbone has random weights (no ImageNet download here), so the accuracy is low for
+both ways; the point is that it is the same. With `--weights imagenet` on a connected machine the
+comparison is the real one.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from effnet_helpers import records, settings, training  # noqa: E402
+from effnet_helpers.runtime import connect  # noqa: E402
+
+NO_AUGMENT = {"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": False,
+              "mixup_alpha": 0.0}
+
+
+def run(records_dir, work, cached: bool, args, session) -> dict:
+    model_dir = Path(work) / ("cached" if cached else "backbone")
+    shutil.rmtree(model_dir, ignore_errors=True)
+    config = training.TrainConfig(
+        model="B0", image_size=args.image_size, weights=args.weights, batch_size=32,
+        head_epochs=args.epochs, total_epochs=args.epochs, augment=NO_AUGMENT,
+        resize_method="resize", cache_features=cached, seed=0)
+    started = time.time()
+    training.train(records_dir, model_dir, config, runtime=session, verbose=0)
+    total = time.time() - started
+    history = training.read_history(model_dir)
+    # the cached way's first epoch includes computing the features: the history's epoch time
+    # does not, so the first epoch is charged with everything outside the later epochs
+    later = [row["seconds"] for row in history[1:]]
+    first = total - sum(later) if cached else history[0]["seconds"]
+    return {"first": first, "later": statistics.median(later), "total": total,
+            "val_accuracy": history[-1]["val_accuracy"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--weights", default=None, help="None (default, offline) or imagenet")
+    args = parser.parse_args()
+    session = connect(verbose=False)
+    with tempfile.TemporaryDirectory() as work:
+        records_dir = Path(work) / "records"
+        records.convert_dataset(ROOT / "data" / "sample", records_dir, progress=False,
+                                log=lambda *a: None)
+        results = {name: run(records_dir, work, cached, args, session)
+                   for name, cached in (("frozen backbone every epoch", False),
+                                        ("cached features", True))}
+    base, fast = results["frozen backbone every epoch"], results["cached features"]
+    print(f"\nHead phase, B0 at {args.image_size} px, {args.epochs} epochs, sample data "
+          f"(1,438 training images), 2 cores")
+    print(f"{'':30s}{'first epoch s':>14s}{'later epochs s':>16s}{'total s':>9s}{'val acc':>9s}")
+    for name, r in results.items():
+        print(f"{name:30s}{r['first']:14.2f}{r['later']:16.3f}{r['total']:9.1f}"
+              f"{r['val_accuracy']:9.3f}")
+    ratio = base["later"] / fast["later"]
+    print(f"Per epoch after the first: {ratio:.0f}x faster (target 10x); accuracy difference "
+          f"{abs(base['val_accuracy'] - fast['val_accuracy']) * 100:.1f} points (target < 1)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

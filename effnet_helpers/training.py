@@ -1,0 +1,358 @@
+"""Stage 3, training: the transfer schedule of the seed system (a new head on a frozen backbone
+first, then fine-tuning up to a total epoch count), checkpoints every epoch, and runs that resume.
+
+A model directory after training holds everything evaluation and inference need:
+    model.keras              the trained model (takes 0-255 images, carries its preprocessing)
+    synset_id2label.json     0-based label map of the model's outputs
+    config.json              the training configuration (model, image size, classes, ...)
+    history.csv              one row per epoch, with an `epoch` column (1-based)
+    checkpoints/             epoch-NNN.keras after every epoch (model and optimizer state)
+    logs/                    TensorBoard logs
+Starting the same run again on its directory resumes it after its last completed epoch.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+
+from . import layout, models, pipeline, settings, storage
+
+CONFIG_FILE = "config.json"
+HISTORY_FILE = "history.csv"
+MODEL_FILE = "model.keras"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+REFERENCE_BATCH = 256         # learning rates are given for this global batch and scaled linearly
+
+
+class TrainingError(ValueError):
+    """A training run that cannot start as asked; the message says what to do."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Two runs with equal configs are the same run."""
+
+    model: str = "B0"
+    image_size: int | None = None        # None: the model's native size (224 for B0)
+    batch_size: int = 32                 # per replica; the global batch is this x replicas
+    weights: str | None = "imagenet"     # "imagenet", None (from scratch) or a weights file
+    hub_handle: str | None = None        # a TF-Hub handle or folder instead of keras.applications
+    head_epochs: int = 2                 # the seed system's --transfer_schedule H,F: H ...
+    total_epochs: int = 10               # ... and F (cumulative); H = 0 trains all from the start
+    unfreeze_from: int = 1               # fine-tune blocks from this one on (1: all blocks)
+    learning_rate: float = 0.01          # head phase, for a global batch of 256 (scaled)
+    finetune_learning_rate: float = 0.001
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    dropout: float | None = None         # None: the model's default
+    augment: dict = field(default_factory=lambda: asdict(pipeline.Augment()))
+    resize_method: str = "crop"          # "crop", "resize" or "pad_and_resize"
+    balance: str | None = None           # None, "weights" (class weights) or "sampling"
+    include_validation: bool = False
+    class_mapping: dict | None = None
+    warm_start: str | None = None        # a previous model of this workbook (.keras file)
+    steps_per_execution: int = 1
+    seed: int = 0
+    cache_features: bool = True          # head phase without augmentation: backbone runs once
+
+    def caches_features(self) -> bool:
+        """The head phase trains on cached backbone features when nothing random happens to the
+        training images (no augmentation switch on): the frozen backbone would compute the same
+        features every epoch. Training images are then seen as evaluation sees them."""
+        return self.cache_features and not pipeline.Augment(**self.augment).switches()
+
+    def __post_init__(self):
+        self.model = models.canonical_name(self.model) if not self.hub_handle else self.model
+        if self.image_size is None:
+            self.image_size = models.model_spec(self.model).image_size
+        if self.weights in ("none", "None", ""):
+            self.weights = None
+        if not 0 <= self.head_epochs <= self.total_epochs or self.total_epochs < 1:
+            raise TrainingError(f"schedule {self.head_epochs},{self.total_epochs}: need "
+                                "0 <= head epochs <= total epochs and total epochs >= 1.")
+        if isinstance(self.class_mapping, str):
+            self.class_mapping = layout.load_class_mapping(self.class_mapping)
+        if isinstance(self.augment, pipeline.Augment):
+            self.augment = asdict(self.augment)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def phase(self, epoch: int) -> str:
+        """"head", "finetune" or, for the schedule 0,F, "full", for a 1-based epoch number."""
+        if self.head_epochs == 0:
+            return "full"
+        return "head" if epoch <= self.head_epochs else "finetune"
+
+
+# --- the model directory --------------------------------------------------------------------
+
+def read_history(model_dir) -> list[dict]:
+    path = storage.join(model_dir, HISTORY_FILE)
+    if not storage.exists(path):
+        return []
+    text = storage.read_bytes(path).decode("utf-8")
+    def value(key, text):
+        return text if key == "phase" else int(text) if key == "epoch" else float(text)
+    return [{k: value(k, v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
+
+
+def _write_history(model_dir, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    storage.write_atomic(storage.join(model_dir, HISTORY_FILE), buffer.getvalue())
+
+
+def _checkpoint(model_dir, epoch: int) -> str:
+    return storage.join(model_dir, CHECKPOINT_DIR, f"epoch-{epoch:03d}.keras")
+
+
+def saved_config(model_dir) -> dict | None:
+    path = storage.join(model_dir, CONFIG_FILE)
+    return json.loads(storage.read_bytes(path)) if storage.exists(path) else None
+
+
+def _prepare_model_dir(model_dir, record: dict, overwrite: bool) -> int:
+    """Create or check the model directory; return the number of epochs already completed."""
+    previous = saved_config(model_dir)
+    if previous is not None and previous.get("run") != record["run"]:
+        if not overwrite:
+            changed = sorted(k for k in set(previous.get("run", {})) | set(record["run"])
+                             if previous.get("run", {}).get(k) != record["run"].get(k))
+            raise TrainingError(
+                f"{model_dir} holds a different training run (it differs in: "
+                f"{', '.join(changed)}). Choose another model directory, or pass "
+                "overwrite=True (--overwrite) to replace it.")
+        for name in (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, settings.LABEL_MAP_FILE):
+            storage.remove(storage.join(model_dir, name))
+        storage.remove_tree(storage.join(model_dir, CHECKPOINT_DIR))
+        storage.remove_tree(storage.join(model_dir, LOG_DIR))
+        previous = None
+    storage.makedirs(storage.join(model_dir, CHECKPOINT_DIR))
+    if previous is None:
+        storage.write_atomic(storage.join(model_dir, CONFIG_FILE),
+                             json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    done = len(read_history(model_dir))
+    while done and not storage.exists(_checkpoint(model_dir, done)):
+        done -= 1  # the history row was written, its checkpoint not: redo that epoch
+    return done
+
+
+# --- learning rates, compiling ----------------------------------------------------------------
+
+def scaled_learning_rate(rate: float, global_batch: int) -> float:
+    """The linear scaling rule: learning rates grow with the batch (given for a batch of 256)."""
+    return rate * global_batch / REFERENCE_BATCH
+
+
+def _compile(model, config: TrainConfig, phase: str, global_batch: int, steps_per_epoch: int):
+    import keras
+    base = config.finetune_learning_rate if phase == "finetune" else config.learning_rate
+    peak = scaled_learning_rate(base, global_batch)
+    epochs = config.head_epochs if phase == "head" else config.total_epochs - config.head_epochs
+    total = max(1, epochs * steps_per_epoch)
+    warmup = min(int(config.warmup_epochs * steps_per_epoch), total - 1) if phase != "finetune" \
+        else 0
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else peak, decay_steps=total - warmup,
+        warmup_target=peak if warmup else None, warmup_steps=warmup)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        steps_per_execution=config.steps_per_execution)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def _epoch_end_callback(model_dir, phase: str, rows: list, keep: int | None, full_model=None):
+    """A Keras callback: after every epoch, checkpoint the model (with its optimizer state), then
+    append the epoch's row to history.csv; a rerun resumes after the last row with a checkpoint.
+    `full_model`: the classifier to save when the model being fitted is only its head."""
+    import keras
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            number = epoch + 1
+            (full_model or self.model).save(_checkpoint(model_dir, number))
+            rows.append({"epoch": number, "phase": phase,
+                         **{k: round(float(v), 6) for k, v in (logs or {}).items()},
+                         "seconds": round(time.time() - self.started, 2)})
+            _write_history(model_dir, rows)
+            if keep and number > keep:
+                storage.remove(_checkpoint(model_dir, number - keep))
+
+    return EpochEnd()
+
+
+def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: bool = False,
+          runtime=None, keep_checkpoints: int | None = None, verbose: int = 2):
+    """Train (or resume) the run described by CONFIG on RECORDS_DIR into MODEL_DIR; return the
+    trained Keras model. See the module docstring for what MODEL_DIR holds afterwards.
+    `keep_checkpoints`: how many of the newest epoch checkpoints to keep (None: all, so that
+    evaluation can compare epochs, as the seed system's --eval_iterator did)."""
+    import keras
+    from .runtime import connect
+    config = config or TrainConfig()
+    runtime = runtime or connect(verbose=verbose > 0)
+    classes = pipeline.read_classes(records_dir, config.class_mapping)
+    record = {"run": {**asdict(config), "records_dir": str(records_dir)},
+              "model": config.model, "image_size": config.image_size, "classes": classes,
+              "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
+                        "resize_method": config.resize_method, "preprocessing": "inside the model"}}
+    done = _prepare_model_dir(model_dir, record, overwrite)
+    layout.write_label_map(classes, storage.join(model_dir, settings.LABEL_MAP_FILE))
+    if done >= config.total_epochs and storage.exists(storage.join(model_dir, MODEL_FILE)):
+        print(f"Already trained: {model_dir} holds all {config.total_epochs} epochs.")
+        return models.load_model(storage.join(model_dir, MODEL_FILE))
+
+    global_batch = runtime.global_batch(config.batch_size)
+    augment = pipeline.Augment(**config.augment)
+    train_data = pipeline.make_dataset(
+        records_dir, "train", config.image_size, global_batch, training=True, augment=augment,
+        resize_method=config.resize_method, class_mapping=config.class_mapping,
+        include_validation=config.include_validation,
+        balance="sampling" if config.balance == "sampling" else None, seed=config.seed,
+        repeat=True)
+    counts = pipeline.class_counts(records_dir, "train", config.class_mapping)
+    if config.include_validation:
+        counts = counts + pipeline.class_counts(records_dir, "validation", config.class_mapping)
+    steps_per_epoch = max(1, int(counts.sum()) // global_batch)
+    val_data = pipeline.make_dataset(
+        records_dir, "validation", config.image_size, global_batch, training=False,
+        resize_method=config.resize_method, class_mapping=config.class_mapping)
+    class_weight = pipeline.class_weights(counts) if config.balance == "weights" else None
+
+    keras.utils.set_random_seed(config.seed)
+    with runtime.strategy.scope():
+        if done:
+            model = models.load_model(_checkpoint(model_dir, done))
+            print(f"Resuming {model_dir} after epoch {done} of {config.total_epochs}.")
+        else:
+            model = _new_model(config, len(classes))
+    rows = read_history(model_dir)[:done]
+    callbacks = [keras.callbacks.TensorBoard(storage.join(model_dir, LOG_DIR))]
+    for phase, first, last in (("head", 1, config.head_epochs),
+                               (config.phase(config.total_epochs), config.head_epochs + 1,
+                                config.total_epochs)):
+        if last < first or done >= last:
+            continue
+        if phase == "head" and config.caches_features():
+            _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, rows,
+                                  keep_checkpoints, class_weight, verbose)
+            done = last
+            continue
+        with runtime.strategy.scope():
+            if done < first or not getattr(model, "optimizer", None):  # a fresh phase
+                models.set_trainable(model, phase, config.unfreeze_from)
+                _compile(model, config, phase, global_batch, steps_per_epoch)
+        model.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
+                  steps_per_epoch=steps_per_epoch, class_weight=class_weight, verbose=verbose,
+                  callbacks=callbacks + [_epoch_end_callback(model_dir, phase, rows,
+                                                                 keep_checkpoints)])
+        done = last
+    model.save(storage.join(model_dir, MODEL_FILE))
+    return model
+
+
+def backbone_features(model, records_dir, split: str, config: TrainConfig, global_batch: int,
+                      include_validation: bool = False):
+    """Pooled backbone features and one-hot labels of every image of a split, computed once with
+    the evaluation view of the images (numpy arrays)."""
+    import keras
+    import numpy as np
+    pool = model.get_layer(models.HEAD_NAMES[0])
+    extractor = keras.Model(model.input, pool.output)
+    data = pipeline.make_dataset(records_dir, split, config.image_size, global_batch,
+                                 training=False, resize_method=config.resize_method,
+                                 class_mapping=config.class_mapping,
+                                 include_validation=include_validation)
+    features, labels = [], []
+    for images, onehot in data:
+        features.append(np.asarray(extractor.predict_on_batch(images)))
+        labels.append(onehot.numpy())
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, rows,
+                          keep_checkpoints, class_weight, verbose):
+    """The head phase on cached features: the frozen backbone runs once over the data, then only
+    dropout and the dense layer (the classifier's own layers, shared) train for the head epochs."""
+    import keras
+    import tensorflow as tf
+    global_batch = runtime.global_batch(config.batch_size)
+    started = time.time()
+    with runtime.strategy.scope():
+        models.set_trainable(model, "head")
+        x, y = backbone_features(model, records_dir, "train", config, global_batch,
+                                 config.include_validation)
+        val = backbone_features(model, records_dir, "validation", config, global_batch)
+        head = keras.Sequential([keras.Input(x.shape[1:]), model.get_layer(models.HEAD_NAMES[1]),
+                                 model.get_layer(models.HEAD_NAMES[2])], name="head")
+        steps = max(1, len(x) // global_batch)
+        _compile(head, config, "head", global_batch, steps)
+    if verbose:
+        print(f"Head phase on cached features: {len(x):,} training and {len(val[0]):,} "
+              f"validation images through the backbone once ({time.time() - started:.0f} s).")
+    train_data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed)
+                  .batch(global_batch, drop_remainder=True).repeat())
+    val_data = tf.data.Dataset.from_tensor_slices(val).batch(global_batch)
+    head.fit(train_data, validation_data=val_data, epochs=config.head_epochs, initial_epoch=done,
+             steps_per_epoch=steps, class_weight=class_weight, verbose=verbose,
+             callbacks=[_epoch_end_callback(model_dir, "head", rows, keep_checkpoints, model)])
+
+
+def _new_model(config: TrainConfig, num_classes: int):
+    if config.hub_handle:
+        from . import hub
+        backbone = hub.build_hub_backbone(config.hub_handle, config.image_size)
+        model = models.build_classifier(backbone, num_classes, config.dropout or 0.2,
+                                        config.image_size)
+    else:
+        model = models.build_model(config.model, num_classes, config.image_size, config.weights,
+                                   config.dropout)
+    if config.warm_start:
+        copied = models.warm_start(model, config.warm_start)
+        print(f"Warm start: {copied} backbone weight tensors from {config.warm_start}.")
+    return model
+
+
+def load_trained(model_dir):
+    """The trained model, its class names and its config, from a model directory alone."""
+    import keras
+    path = storage.join(model_dir, MODEL_FILE)
+    if not storage.exists(path):
+        raise TrainingError(f"No {MODEL_FILE} in {model_dir}: train first (notebook 03 or "
+                            "`effnet train RECORDS_DIR MODEL_DIR`).")
+    model = models.load_model(path)
+    classes = layout.read_label_map(storage.join(model_dir, settings.LABEL_MAP_FILE))
+    return model, classes, saved_config(model_dir)
+
+
+def parse_schedule(text: str) -> tuple[int, int]:
+    """"H,F" (head epochs, total epochs), the seed system's --transfer_schedule."""
+    match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", text)
+    if not match:
+        raise TrainingError(f"--schedule takes H,F (head epochs, total epochs), not {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
+def epochs_text(config: TrainConfig) -> str:
+    head, total = config.head_epochs, config.total_epochs
+    return (f"{head} head epoch{'s' * (head != 1)} then {total - head} fine-tuning "
+            f"(total {total})" if head else f"{total} epochs, everything trainable")
+

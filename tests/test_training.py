@@ -1,0 +1,172 @@
+"""Training: learning works from scratch on the sample data, a killed run resumes without
+repeating epochs, the model directory holds what evaluation needs, the distribution path runs
+under MirroredStrategy, and records of the tensorflow/tpu converter train as they are."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from effnet_helpers import records, settings, training
+
+ROOT = Path(__file__).resolve().parent.parent
+NO_AUGMENT = {"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": False,
+              "mixup_alpha": 0.0}
+
+
+@pytest.fixture(scope="module")
+def sample_records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    records.convert_dataset(ROOT / "data" / "sample", out, progress=False, log=lambda *a: None)
+    return out
+
+
+def tiny_config(**overrides) -> training.TrainConfig:
+    values = dict(model="B0", image_size=32, weights=None, batch_size=32, head_epochs=1,
+                  total_epochs=2, augment=NO_AUGMENT, resize_method="resize")
+    return training.TrainConfig(**{**values, **overrides})
+
+
+def run_python(code: str, timeout: int = 600, **kwargs):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, text=True,
+                          capture_output=True, timeout=timeout, **kwargs)
+
+
+def test_schedule_and_config():
+    assert training.parse_schedule("2, 10") == (2, 10)
+    with pytest.raises(training.TrainingError):
+        training.parse_schedule("10")
+    with pytest.raises(training.TrainingError, match="head epochs <= total"):
+        training.TrainConfig(head_epochs=5, total_epochs=3)
+    config = training.TrainConfig(model="efficientnetb3", weights="none")
+    assert (config.model, config.image_size, config.weights) == ("B3", 300, None)
+    assert [config.phase(e) for e in (1, 2, 3)] == ["head", "head", "finetune"]
+    assert training.TrainConfig(head_epochs=0, total_epochs=3).phase(1) == "full"
+    assert training.scaled_learning_rate(0.01, 1024) == pytest.approx(0.04)
+
+
+def test_model_directory_holds_everything_and_a_rerun_does_nothing(sample_records, tmp_path,
+                                                                   capsys):
+    model_dir = tmp_path / "model"
+    model = training.train(sample_records, model_dir, tiny_config(), verbose=0)
+    names = set(os.listdir(model_dir))
+    assert {training.MODEL_FILE, settings.LABEL_MAP_FILE, training.CONFIG_FILE,
+            training.HISTORY_FILE, training.CHECKPOINT_DIR, training.LOG_DIR} <= names
+    history = training.read_history(model_dir)
+    assert [(int(r["epoch"]), r["phase"]) for r in history] == [(1, "head"), (2, "finetune")]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
+    saved = json.loads((model_dir / training.CONFIG_FILE).read_text())
+    label_map = json.loads((model_dir / settings.LABEL_MAP_FILE).read_text(encoding="utf-8"))
+    assert saved["classes"] == [label_map[str(i)] for i in range(10)]
+    assert saved["classes"] == records.record_classes(sample_records)
+    assert saved["classes"][0] == "eight" and saved["image_size"] == 32
+    assert saved["input"]["range"] == [0, 255]
+    loaded, classes, config = training.load_trained(model_dir)
+    assert classes == saved["classes"] and loaded.output_shape == (None, 10)
+    assert model.output_shape == (None, 10)
+    capsys.readouterr()
+    training.train(sample_records, model_dir, tiny_config(), verbose=0)
+    assert "Already trained" in capsys.readouterr().out
+
+
+def test_a_directory_with_another_run_is_refused(sample_records, tmp_path):
+    model_dir = tmp_path / "model"
+    training.train(sample_records, model_dir, tiny_config(total_epochs=1, head_epochs=1),
+                   verbose=0)
+    with pytest.raises(training.TrainingError, match="different training run.*image_size"):
+        training.train(sample_records, model_dir, tiny_config(image_size=48, total_epochs=1,
+                                                              head_epochs=1), verbose=0)
+    training.train(sample_records, model_dir, tiny_config(image_size=48, total_epochs=1,
+                                                          head_epochs=1), overwrite=True,
+                   verbose=0)
+    assert training.saved_config(model_dir)["image_size"] == 48
+
+
+def test_a_killed_run_resumes_after_its_last_epoch(sample_records, tmp_path):
+    """Killed after its second epoch, restarted: it finishes the configured epochs and does not
+    repeat the completed ones (their history rows and checkpoints stay as they were)."""
+    model_dir = tmp_path / "model"
+    code = f"""
+        from effnet_helpers import training
+        config = training.TrainConfig(model="B0", image_size=32, weights=None, batch_size=32,
+                                      head_epochs=1, total_epochs=4, augment={NO_AUGMENT!r},
+                                      resize_method="resize")
+        training.train({str(sample_records)!r}, {str(model_dir)!r}, config, verbose=0)
+    """
+    code = textwrap.dedent(code)
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while time.time() < deadline and len(training.read_history(model_dir)) < 2:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    before = training.read_history(model_dir)
+    assert 2 <= len(before) < 4, "the run was not stopped mid-way"
+    stamps = {p.name: p.stat().st_mtime_ns for p in (model_dir / "checkpoints").iterdir()}
+    result = run_python(code + "print('resumed run finished')\n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Resuming" in result.stdout and "resumed run finished" in result.stdout
+    after = training.read_history(model_dir)
+    assert [int(r["epoch"]) for r in after] == [1, 2, 3, 4]
+    assert after[:len(before)] == before  # completed epochs were not trained again
+    for name, stamp in stamps.items():
+        if (model_dir / "checkpoints" / name).exists():
+            assert (model_dir / "checkpoints" / name).stat().st_mtime_ns == stamp
+    assert (model_dir / training.MODEL_FILE).exists()
+
+
+def test_learning_works_from_scratch_on_the_sample_data(sample_records, tmp_path):
+    """B0 from scratch (weights=None) on the 10-class digits, in the CPU profile's size, must
+    reach a validation accuracy of at least 0.8 (8x chance)."""
+    profile = settings.PROFILES["cpu"]
+    config = tiny_config(image_size=profile["image_size"], head_epochs=profile["schedule"][0],
+                         total_epochs=profile["schedule"][1], batch_size=profile["batch_size"])
+    training.train(sample_records, tmp_path / "model", config, verbose=0)
+    best = max(r["val_accuracy"] for r in training.read_history(tmp_path / "model"))
+    last = training.read_history(tmp_path / "model")[-1]["val_accuracy"]
+    assert last >= 0.8, f"validation accuracy {last:.3f} (best {best:.3f})"
+
+
+def test_distribution_under_mirrored_strategy_over_two_cpus(sample_records, tmp_path):
+    """The TPU-shaped path on two logical CPU devices: global batch = per replica x 2, static
+    training batch shapes, a short fit."""
+    code = f"""
+        from effnet_helpers import pipeline, training
+        from effnet_helpers.runtime import connect
+        session = connect(cpu_replicas=2)
+        assert session.replicas == 2 and session.global_batch(16) == 32, session
+        data = pipeline.make_dataset({str(sample_records)!r}, "train", 32, 32, training=True)
+        spec = data.element_spec[0]
+        assert spec.shape.as_list() == [32, 32, 32, 3], spec.shape
+        config = training.TrainConfig(model="B0", image_size=32, weights=None, batch_size=16,
+                                      head_epochs=1, total_epochs=1, resize_method="resize")
+        training.train({str(sample_records)!r}, {str(tmp_path / 'model')!r}, config,
+                       runtime=session, verbose=0)
+        print("replicas", session.replicas)
+    """
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2" in result.stdout
+    assert len(training.read_history(tmp_path / "model")) == 1
+
+
+def test_records_of_the_reference_converter_train_as_they_are(sample_records, tmp_path):
+    """Shards in the tensorflow/tpu converter's schema: 1-based labels, no manifest, no label map
+    (the class names come from image/class/synset)."""
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    for name in os.listdir(sample_records):
+        if records.SHARD_PATTERN.match(name):
+            os.link(sample_records / name, legacy / name)
+    training.train(legacy, tmp_path / "model", tiny_config(total_epochs=1, head_epochs=1),
+                   verbose=0)
+    saved = training.saved_config(tmp_path / "model")
+    assert saved["classes"] == records.record_classes(sample_records)
