@@ -188,10 +188,11 @@ def _epoch_end_callback(model_dir, phase: str, rows: list, keep: int | None, ful
 
         def on_epoch_end(self, epoch, logs=None):
             number = epoch + 1
+            seconds = round(time.time() - self.started, 2)  # the epoch, not its checkpoint
             (full_model or self.model).save(_checkpoint(model_dir, number))
             rows.append({"epoch": number, "phase": phase,
                          **{k: round(float(v), 6) for k, v in (logs or {}).items()},
-                         "seconds": round(time.time() - self.started, 2)})
+                         "seconds": seconds})
             _write_history(model_dir, rows)
             if keep and number > keep:
                 storage.remove(_checkpoint(model_dir, number - keep))
