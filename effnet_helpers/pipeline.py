@@ -42,7 +42,7 @@ RESIZE_INTERPOLATION = "bicubic"
 RESIZE_METHODS = ("crop", "resize", "pad_and_resize")
 
 # Reading.
-SHUFFLE_BUFFER = 1024                 # records (JPEG bytes) held for shuffling: memory ~ this x size
+SHUFFLE_BUFFER = 1024                 # records held for shuffling (memory: this x record size)
 READ_BUFFER_BYTES = 8 * 1024 * 1024   # per shard file, as the tpu trainer (helps on gs://)
 AUTOTUNE = -1                         # tf.data.AUTOTUNE
 
@@ -85,7 +85,8 @@ class Augment:
     def check(self) -> "Augment":
         """Raise a readable error for values that make no sense; return self."""
         if not 0.0 <= float(self.zoom) < 1.0:
-            raise ValueError(f"Augment.zoom is a fraction of the side, 0 <= zoom < 1, not {self.zoom}")
+            raise ValueError("Augment.zoom is a fraction of the side, 0 <= zoom < 1, "
+                             f"not {self.zoom}")
         if float(self.mixup_alpha) < 0:
             raise ValueError(f"Augment.mixup_alpha must be >= 0 (0: off), not {self.mixup_alpha}")
         if self.randaugment and not has_randaugment():
@@ -583,12 +584,13 @@ def show_augmentations(records_dir, augment: Augment | None = None, image_size: 
         rows.append(("flip", [tf.image.flip_left_right(im) for im in originals],
                      ["mirrored"] * n))
     if augment.rotate90:
-        ks = [(i + 1) % 4 for i in range(n)]
+        ks = [1 + i % 3 for i in range(n)]
         rows.append(("rotate90", [tf.image.rot90(im, k) for im, k in zip(originals, ks)],
                      [f"{90 * k}°" for k in ks]))
     if augment.zoom:
         rows.append((f"zoom ≤ {augment.zoom:g}",
-                     [zoom(im, seed_of(i, 3), float(augment.zoom)) for i, im in enumerate(originals)],
+                     [zoom(im, seed_of(i, 3), float(augment.zoom))
+                      for i, im in enumerate(originals)],
                      ["random zoom in"] * n))
     if augment.randaugment:
         layer = randaugment_layer(seed)
@@ -596,7 +598,8 @@ def show_augmentations(records_dir, augment: Augment | None = None, image_size: 
                                      for im in originals], ["2 random ops"] * n))
     if augment.mixup_alpha:
         labels = tf.one_hot([label for _, label in samples], len(classes))
-        images, mixed = mixup(tf.stack(originals), labels, seed_of(0, 5), float(augment.mixup_alpha))
+        images, mixed = mixup(tf.stack(originals), labels, seed_of(0, 5),
+                              float(augment.mixup_alpha))
         titles = []
         for i in range(n):
             top = np.argsort(-mixed[i].numpy())[:2]

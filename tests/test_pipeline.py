@@ -233,7 +233,8 @@ def framed(tmp_path_factory, tf):
     frame[6:-6, 6:-6] = (0, 255, 0)
     for split in settings.SPLITS:
         for i in range(3):
-            write(root / "data" / split / "frame" / f"f{i}.png", encode(Image.fromarray(frame), "PNG"))
+            write(root / "data" / split / "frame" / f"f{i}.png",
+                  encode(Image.fromarray(frame), "PNG"))
             write(root / "data" / split / "wide" / f"w{i}.jpg",
                   encode(Image.new("RGB", (96, 32), (200, 200, 200)), "JPEG", quality=95))
     records.convert_dataset(root / "data", root / "records", progress=False, log=lambda *a: None)
@@ -247,6 +248,22 @@ def test_resize_methods_give_the_right_shapes(framed, method, training):
                                     resize_method=method, drop_remainder=training)
     images, labels = next(iter(dataset))
     assert images.shape == (2, 40, 40, 3) and labels.shape == (2, 2)
+
+
+def test_random_crop_falls_back_to_the_centre_crop(tf):
+    """A 200x2 strip has no window of 8% of its area with an aspect ratio of 3/4-4/3: the
+    tensorflow/tpu rule then takes the centre crop, whatever the seed."""
+    strip = np.zeros((2, 200, 3), np.uint8)
+    strip[:, :, 0] = np.linspace(0, 255, 200).astype(np.uint8)  # each column differs
+    data = tf.constant(encode(Image.fromarray(strip), "PNG"))
+    centre = pipeline.center_crop(data, 16).numpy()
+    for seed in range(5):
+        crop = pipeline.random_crop(data, 16, tf.constant([seed, 0], tf.int64)).numpy()
+        assert np.array_equal(crop, centre)
+    photo = tf.constant(encode(Image.fromarray(smooth_array(1, (64, 48))), "JPEG", quality=95))
+    crops = [pipeline.random_crop(photo, 16, tf.constant([seed, 0], tf.int64)).numpy()
+             for seed in range(3)]
+    assert not np.array_equal(crops[0], crops[1]) and crops[0].shape == (16, 16, 3)
 
 
 def test_what_each_resize_method_keeps(framed):
@@ -267,7 +284,7 @@ def test_what_each_resize_method_keeps(framed):
     assert wide[:8].max() < 10 and wide[-8:].max() < 10 and abs(wide[16, 16, 0] - 200) < 8
 
 
-# --- records of the tensorflow/tpu converter -------------------------------------------------------
+# --- records of the tensorflow/tpu converter ----------------------------------------------------
 
 def tpu_example(tf, image: bytes, label: int, synset: str, name: str, height: int, width: int):
     """One record exactly as imagenet_to_gcs.py writes it (REFERENCE.md, section 1)."""
