@@ -16,7 +16,8 @@ size). Evaluation takes the centre of each photo, and every image is seen exactl
 partial batch included.
 
 Randomness comes from stateless random ops fed with one seed per image (`tf.data.Dataset.random`),
-so with `seed=N` a run is repeatable, however many threads decode in parallel.
+so with `seed=N` a run is repeatable, however many threads decode in parallel (RandAugment
+excepted: it draws from Keras' own generator).
 """
 from __future__ import annotations
 
