@@ -41,11 +41,14 @@ WORK_DIR_ENV = "EFFNET_WORK_DIR"
 # "cpu" runs the whole workbook offline on a laptop or CI machine in minutes (`make workbook`).
 PROFILES = {
     "full": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB, "model": "B0",
-             "image_size": None, "batch_size": 32, "schedule": (2, 10), "weights": "imagenet"},
+             "image_size": None, "batch_size": 32, "schedule": (2, 10), "weights": "imagenet",
+             "resize_method": "crop", "augment": True},
     "cpu": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB, "model": "B0",
-            "image_size": 32, "batch_size": 32, "schedule": (0, 12), "weights": None},
+            "image_size": 32, "batch_size": 32, "schedule": (0, 12), "weights": None,
+            "resize_method": "resize", "augment": False},
     "ci": {"grid_per_class": 3, "shard_size_mb": 1, "model": "B0", "image_size": 32,
-           "batch_size": 32, "schedule": (1, 2), "weights": None},
+           "batch_size": 32, "schedule": (1, 2), "weights": None, "resize_method": "resize",
+           "augment": False},
 }
 
 

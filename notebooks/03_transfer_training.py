@@ -72,6 +72,8 @@ runtime.print_versions()
 # - `SCHEDULE = (H, F)`: H head-only epochs, then fine-tuning up to F epochs in total (the seed
 #   system's `--transfer_schedule H,F`). `(0, F)` trains everything from the start.
 # - `BATCH_SIZE`: per replica. A TPU v5e-1 has one chip: global batch = per replica x replicas.
+# - `RESIZE_METHOD`: `"crop"` (random crops for training, the reference recipe for photos),
+#   `"resize"` (the whole image) or `"pad_and_resize"`.
 # - `TPU`: `None` finds a TPU VM's chips by itself; a name or `grpc://` address for a Cloud TPU.
 
 # %% tags=["parameters"]
@@ -81,6 +83,7 @@ IMAGE_SIZE = None
 WEIGHTS = "imagenet"
 SCHEDULE = (2, 10)
 BATCH_SIZE = 32
+RESIZE_METHOD = "crop"
 AUGMENT = pipeline.Augment(flip=True, rotate90=False, zoom=0.0, randaugment=False,
                            mixup_alpha=0.0)
 TPU = None
@@ -90,6 +93,8 @@ PROFILE = settings.profile()  # "cpu" and "ci" train small and from scratch, off
 if PROFILE["name"] != "full":
     MODEL, IMAGE_SIZE, WEIGHTS = PROFILE["model"], PROFILE["image_size"], PROFILE["weights"]
     SCHEDULE, BATCH_SIZE = PROFILE["schedule"], PROFILE["batch_size"]
+    RESIZE_METHOD = PROFILE["resize_method"]  # small centred digits: crops would cut them apart
+    AUGMENT = AUGMENT if PROFILE["augment"] else pipeline.Augment.none()  # a flipped 2 is no 2
 RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
 MODEL_DIR = settings.work_dir() / "models" / f"{DATASET.strip('/').replace('/', '_')}-{MODEL}"
 print(f"profile {PROFILE['name']}: {MODEL}, image size {IMAGE_SIZE or 'native'}, "
@@ -129,12 +134,13 @@ print(f"{len(CLASSES)} classes: {CLASSES}")
 
 # %%
 IMAGE_SIZE = IMAGE_SIZE or models.model_spec(MODEL).image_size
-train_data = pipeline.make_dataset(RECORDS_DIR, "train", IMAGE_SIZE, GLOBAL_BATCH, augment=AUGMENT)
+train_data = pipeline.make_dataset(RECORDS_DIR, "train", IMAGE_SIZE, GLOBAL_BATCH, augment=AUGMENT,
+                                   resize_method=RESIZE_METHOD)
 images, labels = next(iter(train_data))
 print("one batch:", images.shape, images.dtype, "labels", labels.shape)
 plots.image_grid(images[:12].numpy().astype("uint8"),
                  [CLASSES[i] for i in np.argmax(labels[:12], axis=1)], ncols=6,
-                 suptitle="A training batch after random crops");
+                 suptitle=f"A training batch ({RESIZE_METHOD})");
 
 # %% [markdown]
 # **Augmentations** are switches of `pipeline.Augment`: flips, 90-degree rotations (insects have
@@ -196,7 +202,8 @@ print("fine-tuning:   ", trainable_share(model))
 # %%
 config = training.TrainConfig(
     model=MODEL, image_size=IMAGE_SIZE, batch_size=BATCH_SIZE, weights=WEIGHTS,
-    head_epochs=SCHEDULE[0], total_epochs=SCHEDULE[1], augment=AUGMENT)
+    head_epochs=SCHEDULE[0], total_epochs=SCHEDULE[1], augment=AUGMENT,
+    resize_method=RESIZE_METHOD)
 print(training.epochs_text(config))
 model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 
