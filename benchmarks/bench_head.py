@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from effnet_helpers import records, settings, training  # noqa: E402
+from effnet_helpers import records, training  # noqa: E402
 from effnet_helpers.runtime import connect  # noqa: E402
 
 NO_AUGMENT = {"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": False,

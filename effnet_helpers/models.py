@@ -160,7 +160,6 @@ def warm_start(model, source) -> int:
     """Copy the backbone weights of SOURCE (a model of this workbook, or the path of its .keras
     file) into MODEL, layer by layer; the head is left as built (new classes, new head).
     Returns the number of weight tensors copied; refuses backbones that do not match."""
-    import keras
     if not hasattr(source, "layers"):
         source = load_model(source)
     target, origin = backbone_of(model), backbone_of(source)

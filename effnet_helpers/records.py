@@ -293,7 +293,7 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
     bar = tqdm(total=total, initial=done, desc="Converting", unit="img", disable=not progress)
     tasks = [(s, f, max_side, max_pixels) for s in todo for f in s.files]
     labels = {name: i + LABEL_OFFSET for i, name in enumerate(plan["classes"])}
-    writer, current = None, None
+    writer, current, state = None, None, None
     started = time.time()
     try:
         for shard, info, image, reason in _prepared_in_order(tasks, workers):

@@ -334,7 +334,6 @@ def _new_model(config: TrainConfig, num_classes: int):
 
 def load_trained(model_dir):
     """The trained model, its class names and its config, from a model directory alone."""
-    import keras
     path = storage.join(model_dir, MODEL_FILE)
     if not storage.exists(path):
         raise TrainingError(f"No {MODEL_FILE} in {model_dir}: train first (notebook 03 or "

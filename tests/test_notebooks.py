@@ -3,7 +3,6 @@ cells (whose stored outputs nbval compares), and the lesson anatomy in place."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import jupytext
 import nbformat
