@@ -50,6 +50,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _cpu import machine_busy_seconds, own_cpu_seconds, wait_for_quiet  # noqa: E402
+
 GENERATOR_VERSION = 1
 WIDTH, HEIGHT = 500, 375
 PORTRAIT_EVERY = 8        # every 8th image is 375x500
@@ -276,35 +278,6 @@ def measure_memory(data_dir: Path, output_dir: Path) -> dict:
 
 
 # --- main ---------------------------------------------------------------------------------------
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes on this machine have used (user+system+irq, from /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:9]]
-    except OSError:
-        return 0.0
-    return (sum(values) - values[3] - values[4]) / _TICK  # minus idle and iowait
-
-
-def own_cpu_seconds() -> float:
-    usage = os.times()
-    return usage.user + usage.system
-
-
-def wait_for_quiet(limit: float) -> float:
-    """Wait (up to `limit` s) until other processes use under 10% of one core; return their load."""
-    deadline = time.monotonic() + limit
-    while True:
-        busy, started = machine_busy_seconds(), time.monotonic()
-        time.sleep(0.5)
-        load = (machine_busy_seconds() - busy) / (time.monotonic() - started)
-        if load < 0.1 or time.monotonic() >= deadline:
-            return load
-
 
 def _read_all(data_dir: Path) -> int:
     """Read every file once: this VM's kernel drops idle page cache within seconds (kdamond), so

@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _cpu import machine_busy_seconds, own_cpu_seconds, wait_for_quiet  # noqa: E402
+
 GENERATOR_VERSION = 1
 WIDTH, HEIGHT = 1600, 1200
 PORTRAIT_EVERY = 8
@@ -213,35 +215,6 @@ def epoch(dataset) -> int:
 
 
 # --- timing (the conversion benchmark's rules) --------------------------------------------------
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all processes on this machine have used (from /proc/stat)."""
-    try:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:9]]
-    except OSError:
-        return 0.0
-    return (sum(values) - values[3] - values[4]) / _TICK
-
-
-def own_cpu_seconds() -> float:
-    usage = os.times()
-    return usage.user + usage.system
-
-
-def wait_for_quiet(limit: float) -> float:
-    """Wait (up to `limit` s) until other processes use under 10% of one core."""
-    deadline = time.monotonic() + limit
-    while True:
-        busy, started = machine_busy_seconds(), time.monotonic()
-        time.sleep(0.5)
-        load = (machine_busy_seconds() - busy) / (time.monotonic() - started)
-        if load < 0.1 or time.monotonic() >= deadline:
-            return load
-
 
 def read_all(folder: Path) -> None:
     """Read every file once, so each timed run starts from the page cache."""
