@@ -534,6 +534,18 @@ def make_dataset(records_dir, split: str = "train", image_size: int = 224, batch
     return dataset
 
 
+def record_filenames(records_dir, split: str = "validation") -> list[str]:
+    """The `image/filename` of every record of a split, in the order evaluation reads them
+    (`make_dataset(training=False)`), so a prediction can be traced back to its photo."""
+    tf = tensorflow()
+    _check_split(split)
+    spec = {"image/filename": feature_spec()["image/filename"]}
+    names = _records(_files(records_dir, split, False), False, None, True).map(
+        lambda serialized: tf.io.parse_single_example(serialized, spec)["image/filename"],
+        num_parallel_calls=AUTOTUNE, deterministic=True)
+    return [name.decode("utf-8") for name in names.as_numpy_iterator()]
+
+
 def _known_total(records_dir, split: str, include_validation: bool) -> int | None:
     """Images in the split when known without reading the records (the manifest), else None."""
     if not storage.exists(storage.join(records_dir, settings.MANIFEST_FILE)):

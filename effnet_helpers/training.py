@@ -263,6 +263,7 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
                 _compile(model, config, phase, global_batch, steps_per_epoch)
         model.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
                   steps_per_epoch=steps_per_epoch, class_weight=class_weight, verbose=verbose,
+                  shuffle=False,  # the tf.data pipeline shuffles
                   callbacks=callbacks + [_epoch_end_callback(model_dir, phase, rows,
                                                                  keep_checkpoints)])
         done = last
@@ -313,7 +314,7 @@ def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, 
                   .batch(global_batch, drop_remainder=True).repeat())
     val_data = tf.data.Dataset.from_tensor_slices(val).batch(global_batch)
     head.fit(train_data, validation_data=val_data, epochs=config.head_epochs, initial_epoch=done,
-             steps_per_epoch=steps, class_weight=class_weight, verbose=verbose,
+             steps_per_epoch=steps, class_weight=class_weight, verbose=verbose, shuffle=False,
              callbacks=[_epoch_end_callback(model_dir, "head", rows, keep_checkpoints, model)])
 
 

@@ -1,0 +1,432 @@
+"""Stage 4: judge a trained model honestly on every validation image.
+
+    result = evaluation.evaluate(MODEL_DIR, records_dir=RECORDS_DIR)    # or data_dir=a folder
+    result.metrics            # accuracy, top-k, balanced accuracy, macro/weighted P/R/F1, loss
+    result.per_class          # precision, recall, F1, support per class (+ macro, weighted rows)
+    result.confusion          # rows: true class, columns: predicted class
+
+The figures are scikit-learn's (`confusion_matrix`, `precision_recall_fscore_support`, ...) on
+the model's top-1 predictions. `evaluate` writes metrics.json, per_class.csv,
+confusion_matrix.csv and the pictures into the model directory; `evaluate_checkpoints` does what
+the seed system's `--eval_iterator` did: evaluates the checkpoints of every epoch (or the latest,
+or those from epoch N) and writes checkpoint_metrics.csv.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import layout, pipeline, storage
+
+METRICS_FILE = "metrics.json"
+PER_CLASS_FILE = "per_class.csv"
+CONFUSION_FILE = "confusion_matrix.csv"
+PREDICTIONS_FILE = "predictions.csv"
+CONFUSION_PLOT = "confusion_matrix.png"
+CONFUSION_NORMALIZED_PLOT = "confusion_matrix_normalized.png"
+MISTAKES_PLOT = "mistakes.png"
+CHECKPOINT_METRICS_FILE = "checkpoint_metrics.csv"
+CHECKPOINT_METRICS_PLOT = "checkpoint_metrics.png"
+DEFAULT_TOP_K = 5
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_MISTAKES = 12
+ANNOTATE_UP_TO = 25      # confusion matrices with more classes than this show colours only
+CHECKPOINT_RE = re.compile(r"^epoch-(\d+)\.keras$")
+
+
+class EvaluationError(ValueError):
+    """Evaluation cannot run as asked (wrong data for this model, nothing to evaluate); the
+    message says what was wrong and what to do."""
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation found. `labels` and `probabilities` are in data order."""
+
+    classes: list
+    labels: np.ndarray
+    probabilities: np.ndarray
+    metrics: dict
+    per_class: pd.DataFrame
+    confusion: pd.DataFrame
+    names: list = field(default_factory=list)      # each image's file name (records) or path
+    mistakes: list = field(default_factory=list)   # the most confident mistakes, most first
+    skipped: dict = field(default_factory=dict)    # {path: reason} of unreadable image files
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return np.argmax(self.probabilities, axis=1)
+
+    def table(self) -> pd.DataFrame:
+        """One row per image: its name, true and predicted class, the probability given to the
+        prediction and whether it was right (predictions.csv)."""
+        predicted = self.predictions
+        return pd.DataFrame({
+            "image": self.names or range(len(self.labels)),
+            "true": [self.classes[i] for i in self.labels],
+            "predicted": [self.classes[i] for i in predicted],
+            "probability": self.probabilities[np.arange(len(predicted)), predicted].round(6),
+            "correct": predicted == self.labels})
+
+
+# --- the figures ------------------------------------------------------------------------------
+
+def check_classes(model_classes: list, data_classes: list, class_mapping=None) -> None:
+    """Refuse data whose label map is not the model's: class ids would not line up."""
+    model_classes, data_classes = list(model_classes), list(data_classes)
+    if model_classes == data_classes:
+        return
+    only_model = [c for c in model_classes if c not in data_classes]
+    only_data = [c for c in data_classes if c not in model_classes]
+    if only_model or only_data:
+        hint = ("" if class_mapping else " If the model was trained with merged classes, pass "
+                "the same mapping (class_mapping=, or --merge-classes FILE).")
+        raise EvaluationError(
+            "The model's classes and the data's classes differ: only in the model: "
+            f"{only_model or 'none'}; only in the data: {only_data or 'none'}. Evaluate the model "
+            f"on data with its classes.{hint}")
+    raise EvaluationError(
+        "The model and the data have the same classes in a different order, so their class ids "
+        f"do not line up (model: {model_classes}; data: {data_classes}). Convert the data again "
+        "with this workbook (ids follow the sorted class names) or retrain the model.")
+
+
+def summary_metrics(labels, probabilities, classes: list, top_k: int = DEFAULT_TOP_K) -> dict:
+    """Accuracy, top-k accuracy, balanced accuracy, macro and weighted precision, recall and F1,
+    and the log loss, from true labels [n] and probabilities [n, classes]."""
+    from sklearn import metrics as sk
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    predictions = probabilities.argmax(axis=1)
+    ids = list(range(len(classes)))
+    k = min(int(top_k), len(classes))
+    result = {"images": int(len(labels)), "classes": len(classes),
+              "accuracy": sk.accuracy_score(labels, predictions)}
+    if k < len(classes):
+        result[f"top_{k}_accuracy"] = sk.top_k_accuracy_score(labels, probabilities, k=k,
+                                                              labels=ids)
+    present = np.isin(ids, labels)  # balanced accuracy averages recall over classes present
+    recall = sk.recall_score(labels, predictions, labels=ids, average=None, zero_division=0)
+    result["balanced_accuracy"] = float(recall[present].mean())
+    for average in ("macro", "weighted"):
+        p, r, f, _ = sk.precision_recall_fscore_support(labels, predictions, labels=ids,
+                                                        average=average, zero_division=0)
+        result.update({f"{average}_precision": p, f"{average}_recall": r, f"{average}_f1": f})
+    clipped = np.clip(probabilities, 1e-7, 1.0)
+    result["loss"] = sk.log_loss(labels, clipped / clipped.sum(axis=1, keepdims=True), labels=ids)
+    return {key: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v)
+            for key, v in result.items()}
+
+
+def per_class_table(labels, predictions, classes: list) -> pd.DataFrame:
+    """Precision, recall, F1 and support per class, then "macro avg" and "weighted avg" rows
+    (scikit-learn's classification_report as a table)."""
+    from sklearn import metrics as sk
+    ids = list(range(len(classes)))
+    p, r, f, s = sk.precision_recall_fscore_support(labels, predictions, labels=ids,
+                                                    zero_division=0)
+    table = pd.DataFrame({"precision": p, "recall": r, "f1": f, "support": s},
+                         index=pd.Index(classes, name="class"))
+    for average in ("macro", "weighted"):
+        ap, ar, af, _ = sk.precision_recall_fscore_support(labels, predictions, labels=ids,
+                                                           average=average, zero_division=0)
+        table.loc[f"{average} avg"] = [ap, ar, af, s.sum()]
+    table["support"] = table["support"].astype(int)
+    return table
+
+
+def confusion_table(labels, predictions, classes: list) -> pd.DataFrame:
+    """The confusion matrix: row = true class, column = predicted class, counts."""
+    from sklearn.metrics import confusion_matrix
+    counts = confusion_matrix(labels, predictions, labels=list(range(len(classes))))
+    return pd.DataFrame(counts, index=pd.Index(classes, name="true"),
+                        columns=pd.Index(classes, name="predicted"))
+
+
+def read_confusion(path) -> pd.DataFrame:
+    """A confusion_matrix.csv back as the table confusion_table made."""
+    table = pd.read_csv(io.BytesIO(storage.read_bytes(path)), index_col=0, encoding="utf-8")
+    table.columns.name = "predicted"
+    return table
+
+
+# --- predicting the evaluation data -----------------------------------------------------------
+
+class _Mistakes:
+    """Keeps the n most confident wrong predictions seen so far (memory stays bounded)."""
+
+    def __init__(self, n: int):
+        self.n, self.items = n, []
+
+    def add(self, index: int, true: int, probabilities: np.ndarray, image=None, path=None,
+            name=None):
+        predicted = int(np.argmax(probabilities))
+        if self.n <= 0 or predicted == true:
+            return
+        confidence = float(probabilities[predicted])
+        if len(self.items) == self.n and confidence <= self.items[-1]["probability"]:
+            return
+        self.items.append({"index": index, "true": true, "predicted": predicted,
+                           "probability": confidence, "image": image, "path": path,
+                           "name": name or path})
+        self.items.sort(key=lambda m: -m["probability"])
+        del self.items[self.n:]
+
+
+def _split_total(records_dir, split: str) -> int | None:
+    try:
+        return int(pipeline.class_counts(records_dir, split).sum())
+    except Exception:  # records of the reference converter have no manifest: count as we go
+        return None
+
+
+def predict_records(model, records_dir, image_size: int, resize_method: str, split="validation",
+                    class_mapping=None, batch_size: int = DEFAULT_BATCH_SIZE,
+                    mistakes: int = DEFAULT_MISTAKES, progress: bool = True):
+    """Probabilities [n, classes], true labels [n] and file names [n] for every image of a split
+    of the records (the last partial batch included), and the most confident mistakes with their
+    images."""
+    from tqdm.auto import tqdm
+    data = pipeline.make_dataset(records_dir, split, image_size, batch_size, training=False,
+                                 resize_method=resize_method, class_mapping=class_mapping)
+    names = pipeline.record_filenames(records_dir, split)
+    probabilities, labels, worst, seen = [], [], _Mistakes(mistakes), 0
+    with tqdm(total=_split_total(records_dir, split), unit="image", desc="Evaluating",
+              disable=not progress) as bar:
+        for images, onehot in data:
+            out = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+            true = np.argmax(onehot.numpy(), axis=1)
+            for i in np.flatnonzero(out.argmax(axis=1) != true):
+                worst.add(seen + i, int(true[i]), out[i], name=names[seen + i],
+                          image=np.clip(images[i].numpy(), 0, 255).astype("uint8"))
+            probabilities.append(out)
+            labels.append(true)
+            seen += len(true)
+            bar.update(len(true))
+    if not seen:
+        raise EvaluationError(f"{records_dir} has no {split} records to evaluate.")
+    return np.concatenate(probabilities), np.concatenate(labels), names, worst.items
+
+
+def _result(classes, labels, probabilities, top_k, names, mistakes, skipped=None) -> Evaluation:
+    predictions = np.argmax(probabilities, axis=1)
+    return Evaluation(classes=list(classes), labels=labels, probabilities=probabilities,
+                      metrics=summary_metrics(labels, probabilities, classes, top_k),
+                      per_class=per_class_table(labels, predictions, classes),
+                      confusion=confusion_table(labels, predictions, classes),
+                      names=list(names), mistakes=mistakes, skipped=skipped or {})
+
+
+def evaluate_model(model, classes, config, records_dir=None, data_dir=None, split="validation",
+                   class_mapping=None, top_k: int = DEFAULT_TOP_K,
+                   batch_size: int = DEFAULT_BATCH_SIZE, mistakes: int = DEFAULT_MISTAKES,
+                   progress: bool = True) -> Evaluation:
+    """Evaluate a loaded model (classes and config from its model directory) on the records of
+    notebook 02 (`records_dir`) or on a dataset folder of notebook 01 (`data_dir`)."""
+    from . import inference
+    if (records_dir is None) == (data_dir is None):
+        raise EvaluationError("Give the data to evaluate on: records_dir (TFRecords of notebook "
+                              "02) or data_dir (a folder with validation/<class>/ images).")
+    if class_mapping is not None:
+        class_mapping = layout.load_class_mapping(class_mapping)
+    image_size = int(config["image_size"])
+    resize_method = config.get("input", {}).get("resize_method", "crop")
+    if records_dir is not None:
+        if not storage.exists(records_dir):
+            raise EvaluationError(f"{records_dir} does not exist: give the records folder that "
+                                  "notebook 02 (or `effnet convert`) wrote.")
+        check_classes(classes, pipeline.read_classes(records_dir, class_mapping), class_mapping)
+        probabilities, labels, names, worst = predict_records(
+            model, records_dir, image_size, resize_method, split, class_mapping, batch_size,
+            mistakes, progress)
+        return _result(classes, labels, probabilities, top_k, names, worst)
+    predictor = inference.Predictor(model, list(classes), config)
+    probabilities, labels, paths, skipped, data_classes = inference.predict_folder_split(
+        predictor, data_dir, split, class_mapping, batch_size, progress)
+    check_classes(classes, data_classes, class_mapping)
+    if not len(labels):
+        raise EvaluationError(f"No image of {data_dir}/{split} could be read: {skipped}")
+    worst = _Mistakes(mistakes)
+    for i in range(len(labels)):
+        worst.add(i, int(labels[i]), probabilities[i], path=paths[i])
+    return _result(classes, labels, probabilities, top_k, paths, worst.items, skipped)
+
+
+def evaluate(model_dir, records_dir=None, data_dir=None, split="validation", class_mapping=None,
+             top_k: int = DEFAULT_TOP_K, batch_size: int = DEFAULT_BATCH_SIZE,
+             mistakes: int = DEFAULT_MISTAKES, write: bool = True,
+             progress: bool = True) -> Evaluation:
+    """Evaluate the trained model of a model directory on every image of a split, and (write)
+    save metrics.json, per_class.csv, confusion_matrix.csv and the pictures beside it."""
+    from . import inference
+    try:
+        predictor = inference.load_predictor(model_dir)
+    except inference.InferenceError as error:
+        raise EvaluationError(str(error)) from None
+    result = evaluate_model(predictor.model, predictor.classes, predictor.config, records_dir,
+                            data_dir, split, class_mapping, top_k, batch_size, mistakes, progress)
+    result.metrics.update({"split": split, "data": str(records_dir or data_dir),
+                           "model": predictor.config.get("model"),
+                           "image_size": predictor.image_size, "skipped": len(result.skipped)})
+    if write:
+        write_results(result, model_dir)
+    return result
+
+
+def write_results(result: Evaluation, out_dir) -> list[str]:
+    """metrics.json, per_class.csv, confusion_matrix.csv, predictions.csv (UTF-8) and the
+    pictures; returns the paths. Each file is written whole or not at all."""
+    import matplotlib.pyplot as plt
+    written = []
+
+    def put(name, data):
+        path = storage.join(out_dir, name)
+        storage.write_atomic(path, data)
+        written.append(path)
+
+    put(METRICS_FILE, json.dumps(result.metrics, indent=2, ensure_ascii=False) + "\n")
+    put(PER_CLASS_FILE, result.per_class.round(6).to_csv())
+    put(CONFUSION_FILE, result.confusion.to_csv())
+    put(PREDICTIONS_FILE, result.table().to_csv(index=False))
+    figures = [(CONFUSION_PLOT, plot_confusion_matrix(result.confusion)),
+               (CONFUSION_NORMALIZED_PLOT, plot_confusion_matrix(result.confusion, True))]
+    if result.mistakes:
+        figures.append((MISTAKES_PLOT, plot_mistakes(result)))
+    for name, figure in figures:
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(figure)
+        put(name, buffer.getvalue())
+    return written
+
+
+# --- checkpoints (the seed system's --eval_iterator) ----------------------------------------
+
+def checkpoint_paths(model_dir, which="latest") -> list[tuple[int, str]]:
+    """[(epoch, path)] of the checkpoints to evaluate: "latest", "all", or an epoch number N
+    (every checkpoint from epoch N on)."""
+    from . import training
+    folder = storage.join(model_dir, training.CHECKPOINT_DIR)
+    found = sorted((int(m.group(1)), storage.join(folder, name))
+                   for name in (storage.listdir(folder) if storage.isdir(folder) else [])
+                   if (m := CHECKPOINT_RE.match(name)))
+    if not found:
+        raise EvaluationError(f"{model_dir} has no checkpoints ({training.CHECKPOINT_DIR}/"
+                              "epoch-NNN.keras): training writes one per epoch.")
+    text = str(which).strip().lower()
+    if text == "latest":
+        return found[-1:]
+    if text == "all":
+        return found
+    if text.isdigit():
+        chosen = [(e, p) for e, p in found if e >= int(text)]
+        if not chosen:
+            raise EvaluationError(f"No checkpoint from epoch {text} on; the last is epoch "
+                                  f"{found[-1][0]}.")
+        return chosen
+    raise EvaluationError(f'checkpoints: "latest", "all" or an epoch number, not {which!r}.')
+
+
+def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all",
+                         split="validation", class_mapping=None, top_k: int = DEFAULT_TOP_K,
+                         batch_size: int = DEFAULT_BATCH_SIZE, write: bool = True,
+                         progress: bool = True) -> pd.DataFrame:
+    """Metrics of each chosen checkpoint, a row per epoch; written as checkpoint_metrics.csv
+    (and its plot) into the model directory when several were evaluated."""
+    from tqdm.auto import tqdm
+
+    from . import inference, models, training
+    predictor = inference.load_predictor(model_dir)
+    phases = {row["epoch"]: row.get("phase", "") for row in training.read_history(model_dir)}
+    rows = []
+    chosen = checkpoint_paths(model_dir, which)
+    for epoch, path in tqdm(chosen, unit="checkpoint", desc="Checkpoints",
+                            disable=not progress or len(chosen) < 2):
+        model = models.load_model(path)
+        result = evaluate_model(model, predictor.classes, predictor.config, records_dir,
+                                data_dir, split, class_mapping, top_k, batch_size, mistakes=0,
+                                progress=False)
+        rows.append({"epoch": epoch, "phase": phases.get(epoch, ""),
+                     "checkpoint": storage.basename(path),
+                     **{k: v for k, v in result.metrics.items() if k not in ("images", "classes")},
+                     "images": result.metrics["images"]})
+    table = pd.DataFrame(rows)
+    if write and len(table) > 1:
+        import matplotlib.pyplot as plt
+        storage.write_atomic(storage.join(model_dir, CHECKPOINT_METRICS_FILE),
+                             table.to_csv(index=False))
+        figure = plot_checkpoint_metrics(table)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(figure)
+        storage.write_atomic(storage.join(model_dir, CHECKPOINT_METRICS_PLOT), buffer.getvalue())
+    return table
+
+
+# --- pictures ---------------------------------------------------------------------------------
+
+def plot_confusion_matrix(table: pd.DataFrame, normalize: bool = False, title: str | None = None):
+    """A heatmap of the confusion matrix (rows true, columns predicted). normalize: each row as
+    percentages of its class (recall on the diagonal). Counts are written in the cells up to
+    25 classes; beyond, the size and the labels' font adapt (100 classes stay readable)."""
+    import matplotlib.pyplot as plt
+    counts = table.to_numpy(dtype=float)
+    n = len(table)
+    values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) * 100 if normalize \
+        else counts
+    side = float(np.clip(0.55 * n + 3.5, 7, 30))
+    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=100 if normalize else None)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03,
+                 label="% of the true class" if normalize else "images")
+    font = 13 if n <= 12 else max(5, int(14 - n / 9))
+    ax.set_xticks(range(n), [str(c) for c in table.columns], rotation=90, fontsize=font)
+    ax.set_yticks(range(n), [str(c) for c in table.index], fontsize=font)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.grid(False)
+    if n <= ANNOTATE_UP_TO:
+        top = values.max() or 1
+        for i in range(n):
+            for j in range(n):
+                if counts[i, j]:
+                    text = f"{values[i, j]:.0f}" if normalize else f"{int(counts[i, j])}"
+                    ax.text(j, i, text, ha="center", va="center", fontsize=max(8, font - 2),
+                            color="white" if values[i, j] > top * 0.6 else "black")
+    ax.set_title(title or ("Confusion matrix, % of each true class" if normalize
+                           else "Confusion matrix (images)"))
+    return fig
+
+
+def plot_mistakes(result: Evaluation, ncols: int = 6):
+    """The most confident mistakes: each image with its true and predicted class."""
+    from . import plots
+    pictures, titles = [], []
+    for m in result.mistakes:
+        pictures.append(m["image"] if m.get("image") is not None
+                        else plots.load_for_display(m["path"]))
+        titles.append(f"{storage.basename(m['name'] or '')[:18]}\n"
+                      f"true: {result.classes[m['true']]}\n"
+                      f"said: {result.classes[m['predicted']]} {m['probability']:.0%}")
+    return plots.image_grid(pictures, titles, ncols=min(ncols, max(len(pictures), 1)),
+                            suptitle="The most confident mistakes")
+
+
+def plot_checkpoint_metrics(table: pd.DataFrame):
+    """Validation accuracy (and top-k, balanced accuracy, macro F1) per checkpoint epoch."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for column in [c for c in table.columns if c.endswith("accuracy") or c == "macro_f1"]:
+        ax.plot(table["epoch"], table[column], "-o", label=column.replace("_", " "))
+    ax.set_xlabel("checkpoint (epoch)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Validation metrics per checkpoint")
+    ax.legend(fontsize=11)
+    return fig

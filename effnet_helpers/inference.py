@@ -1,0 +1,239 @@
+"""Stage 5: predict new images with a model directory alone.
+
+An image file goes through exactly what the converter and the evaluation pipeline do to it:
+`images.prepare_image` (any format, CMYK, 16-bit, EXIF rotation -> upright RGB JPEG bytes; a JPEG
+that needs nothing keeps its own bytes) and then `pipeline.preprocess` (the evaluation view from
+config.json: centre crop or whole image, resized). So predicting a validation image from its file
+gives what evaluating it from the records gives.
+
+    predictor = inference.load_predictor(MODEL_DIR)
+    table = predictor.predict(["photo.jpg", "folder/"], top_k=3)   # one row per image
+
+A file that cannot be read is reported in the table's `error` column; the others are predicted.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import images, layout, pipeline, storage
+from .images import tensorflow
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif",
+                              ".tiff", ".webp"})
+DEFAULT_TOP_K = 5
+DEFAULT_BATCH_SIZE = 32
+
+
+class InferenceError(ValueError):
+    """A wrong call (no such model directory or file); the message says what to do."""
+
+
+def find_images(paths) -> list[str]:
+    """The image files named by `paths`: files as given (whatever their extension), folders
+    searched recursively for image extensions (hidden files skipped), in sorted order."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found = []
+    for path in map(str, paths):
+        if storage.isdir(path):
+            found += [storage.join(path, f) for f in storage.walk_files(path)
+                      if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+                      and not any(part.startswith(".") for part in f.split("/"))]
+        elif storage.exists(path):
+            found.append(path)
+        else:
+            raise InferenceError(f"{path} does not exist: give image files or folders of images.")
+    return found
+
+
+def prepare(data: bytes, max_side: int | None = None) -> bytes:
+    """Image file bytes -> the JPEG bytes the records would hold for it (converter's rules)."""
+    return images.prepare_image(data, max_side=max_side).data
+
+
+def _read(path: str, max_side: int | None):
+    """(JPEG bytes, None) for an image file, or (None, reason) when it cannot be used."""
+    try:
+        return prepare(storage.read_bytes(path), max_side), None
+    except images.ImageProblem as problem:
+        return None, str(problem)
+    except OSError as error:
+        return None, f"cannot be read: {error}"
+
+
+def top_k_table(probabilities: np.ndarray, classes: list[str], k: int = DEFAULT_TOP_K,
+                paths=None) -> pd.DataFrame:
+    """One row per image: label and probability (top 1), then label_2, probability_2, ... up to
+    k. Rows of NaN probabilities (images that failed) get empty labels."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    k = max(1, min(int(k), len(classes)))
+    rows = []
+    for row in probabilities:
+        entry = {}
+        if np.isnan(row).any():
+            order = []
+        else:
+            order = np.argsort(-row, kind="stable")[:k]
+        for rank in range(k):
+            suffix = "" if rank == 0 else f"_{rank + 1}"
+            entry["label" + suffix] = classes[order[rank]] if len(order) else ""
+            entry["probability" + suffix] = round(float(row[order[rank]]), 6) if len(order) \
+                else np.nan
+        rows.append(entry)
+    table = pd.DataFrame(rows)
+    if paths is not None:
+        table.insert(0, "path", [str(p) for p in paths])
+    return table
+
+
+@dataclass
+class Predictor:
+    """A trained model with what it needs to read images: class names and its configuration."""
+
+    model: object
+    classes: list
+    config: dict
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config["image_size"])
+
+    @property
+    def resize_method(self) -> str:
+        return self.config.get("input", {}).get("resize_method", "crop")
+
+    def preprocess(self, jpeg_bytes: bytes) -> np.ndarray:
+        """Prepared JPEG bytes -> the model's input: float32 [size, size, 3], 0..255."""
+        tf = tensorflow()
+        return pipeline.preprocess(tf.constant(jpeg_bytes), self.image_size, training=False,
+                                   resize_method=self.resize_method).numpy()
+
+    def _batches(self, prepared: list, batch_size: int):
+        """Batches of preprocessed images from a list of JPEG bytes (decoded in parallel)."""
+        tf = tensorflow()
+        size, method = self.image_size, self.resize_method
+        data = tf.data.Dataset.from_tensor_slices(tf.constant(prepared, dtype=tf.string))
+        data = data.map(lambda b: pipeline.preprocess(b, size, training=False, resize_method=method),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def probabilities(self, paths, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
+                      max_side: int | None = None, workers: int | None = None):
+        """Class probabilities for image files: (array [n, classes], {index: reason}). Rows of
+        files that failed are NaN and their reasons are in the dict."""
+        from tqdm.auto import tqdm
+        paths = [str(p) for p in paths]
+        result = np.full((len(paths), len(self.classes)), np.nan, dtype=np.float32)
+        errors: dict[int, str] = {}
+        chunk = max(batch_size * 8, 256)  # read a chunk of files, then predict it
+        bar = tqdm(total=len(paths), unit="image", disable=not progress or len(paths) < 2,
+                   desc="Predicting")
+        with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 2) + 2)) as pool:
+            for start in range(0, len(paths), chunk):
+                part = paths[start:start + chunk]
+                read = list(pool.map(lambda p: _read(p, max_side), part))
+                good = [i for i, (data, _) in enumerate(read) if data is not None]
+                for i, (_, reason) in enumerate(read):
+                    if reason is not None:
+                        errors[start + i] = reason
+                if good:
+                    batches = self._batches([read[i][0] for i in good], batch_size)
+                    out = np.concatenate([np.asarray(self.model.predict_on_batch(images))
+                                          for images in batches])
+                    result[[start + i for i in good]] = out
+                bar.update(len(part))
+        bar.close()
+        return result, errors
+
+    def predict(self, paths, top_k: int = DEFAULT_TOP_K, batch_size: int = DEFAULT_BATCH_SIZE,
+                progress: bool = True, max_side: int | None = None) -> pd.DataFrame:
+        """One row per image file (folders are searched): path, label, probability, the next
+        k-1 labels and probabilities, and `error` (empty when the image was predicted)."""
+        files = find_images(paths)
+        probabilities, errors = self.probabilities(files, batch_size, progress, max_side)
+        table = top_k_table(probabilities, self.classes, top_k, paths=files)
+        table["error"] = [errors.get(i, "") for i in range(len(files))]
+        return table
+
+
+def load_predictor(model_dir) -> Predictor:
+    """The model of a model directory (notebook 03's output) ready to predict."""
+    from . import training
+    if not storage.exists(storage.join(model_dir, training.MODEL_FILE)):
+        raise InferenceError(f"{model_dir} holds no trained model ({training.MODEL_FILE}): give "
+                             "the model directory that training wrote (notebook 03 or "
+                             "`effnet train RECORDS_DIR MODEL_DIR`).")
+    model, classes, config = training.load_trained(model_dir)
+    if config is None:
+        raise InferenceError(f"{model_dir} has {training.MODEL_FILE} but no "
+                             f"{training.CONFIG_FILE}: it was not written by this workbook's "
+                             "training, so its image size and preprocessing are unknown.")
+    return Predictor(model, classes, config)
+
+
+def predict(model_dir, paths, top_k: int = DEFAULT_TOP_K, output=None,
+            batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
+            max_side: int | None = None) -> pd.DataFrame:
+    """Predict image files and folders with a model directory; write the table as CSV to
+    `output` when given (atomically: a CSV is complete or absent)."""
+    table = load_predictor(model_dir).predict(paths, top_k, batch_size, progress, max_side)
+    if output:
+        storage.write_atomic(output, table.to_csv(index=False))
+    return table
+
+
+def predict_folder_split(predictor: Predictor, data_dir, split: str = "validation",
+                         class_mapping=None, batch_size: int = DEFAULT_BATCH_SIZE,
+                         progress: bool = True):
+    """Predict every image of one split of a dataset folder (notebook 01's layout):
+    (probabilities [n, classes], true labels [n], paths, {path: reason} of unreadable files).
+    Labels are indices into the folder's (merged) sorted class names, which must equal the
+    model's; unreadable files are left out of the arrays and reported."""
+    table = layout.candidates(layout.scan_dataset(data_dir))
+    if class_mapping:
+        table = layout.apply_class_mapping(table, class_mapping)
+    classes = sorted(set(table["class"]))
+    table = table[table["split"] == split].sort_values("path")
+    if table.empty:
+        raise InferenceError(f"{data_dir} has no images in {split}/<class>/: the layout is "
+                             f"DATA_DIR/{split}/<class>/<image>.")
+    labels = np.array([classes.index(c) for c in table["class"]])
+    paths = list(table["path"])
+    probabilities, errors = predictor.probabilities(paths, batch_size, progress)
+    keep = np.array([i not in errors for i in range(len(paths))], dtype=bool)
+    return (probabilities[keep], labels[keep], [p for p, k in zip(paths, keep) if k],
+            {paths[i]: reason for i, reason in errors.items()}, classes)
+
+
+def show_prediction(predictor: Predictor, path, top_k: int = DEFAULT_TOP_K):
+    """The image (upright) beside a bar chart of its top-k classes."""
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    table = predictor.predict([path], top_k=top_k, progress=False)
+    row = table.iloc[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5),
+                                      gridspec_kw={"width_ratios": [1, 1.3]})
+    left.imshow(plots.load_for_display(path, max_side=512))
+    left.axis("off")
+    left.set_title(os.path.basename(str(path)), fontsize=13)
+    if row["error"]:
+        right.axis("off")
+        right.text(0.0, 0.5, f"Not predicted:\n{row['error']}", fontsize=14, wrap=True)
+        return fig
+    k = len([c for c in table.columns if c.startswith("label")])
+    labels = [row["label" + ("" if r == 0 else f"_{r + 1}")] for r in range(k)]
+    values = [row["probability" + ("" if r == 0 else f"_{r + 1}")] for r in range(k)]
+    right.barh(range(k), values, color=["#2ca02c"] + ["#9bbbd9"] * (k - 1))
+    right.set_yticks(range(k), labels)
+    right.invert_yaxis()
+    right.set_xlim(0, 1)
+    right.set_xlabel("probability")
+    right.set_title(f"{labels[0]} ({values[0]:.0%})")
+    return fig
+
