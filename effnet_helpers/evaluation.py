@@ -192,6 +192,8 @@ def predict_records(model, records_dir, image_size: int, resize_method: str, spl
     of the records (the last partial batch included), and the most confident mistakes with their
     images."""
     from tqdm.auto import tqdm
+
+    from . import inference
     data = pipeline.make_dataset(records_dir, split, image_size, batch_size, training=False,
                                  resize_method=resize_method, class_mapping=class_mapping)
     names = pipeline.record_filenames(records_dir, split)
@@ -199,7 +201,7 @@ def predict_records(model, records_dir, image_size: int, resize_method: str, spl
     with tqdm(total=_split_total(records_dir, split), unit="image", desc="Evaluating",
               disable=not progress) as bar:
         for images, onehot in data:
-            out = np.asarray(model.predict_on_batch(images), dtype=np.float32)
+            out = inference.predict_batch(model, images, batch_size)
             true = np.argmax(onehot.numpy(), axis=1)
             for i in np.flatnonzero(out.argmax(axis=1) != true):
                 worst.add(seen + i, int(true[i]), out[i], name=names[seen + i],

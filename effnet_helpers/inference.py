@@ -66,6 +66,17 @@ def _read(path: str, max_side: int | None):
         return None, f"cannot be read: {error}"
 
 
+def predict_batch(model, images, batch_size: int) -> np.ndarray:
+    """model.predict_on_batch on a batch padded to `batch_size`: one compiled shape for every
+    batch, so the last, partial one triggers no new tracing. Returns the real rows only."""
+    tf = tensorflow()
+    count = int(images.shape[0])
+    if count < batch_size:
+        padding = tf.zeros([batch_size - count, *images.shape[1:]], images.dtype)
+        images = tf.concat([images, padding], axis=0)
+    return np.asarray(model.predict_on_batch(images), dtype=np.float32)[:count]
+
+
 def top_k_table(probabilities: np.ndarray, classes: list[str], k: int = DEFAULT_TOP_K,
                 paths=None) -> pd.DataFrame:
     """One row per image: label and probability (top 1), then label_2, probability_2, ... up to
@@ -143,7 +154,7 @@ class Predictor:
                         errors[start + i] = reason
                 if good:
                     batches = self._batches([read[i][0] for i in good], batch_size)
-                    out = np.concatenate([np.asarray(self.model.predict_on_batch(images))
+                    out = np.concatenate([predict_batch(self.model, images, batch_size)
                                           for images in batches])
                     result[[start + i for i in good]] = out
                 bar.update(len(part))

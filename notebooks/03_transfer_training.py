@@ -52,12 +52,9 @@ import inspect
 import numpy as np
 import pandas as pd
 
-from effnet_helpers import datasets, models, pipeline, plots, records, runtime, settings
-from effnet_helpers import storage, training
+from effnet_helpers import models, pipeline, plots, runtime, settings, stages, storage, training
 
 runtime.ensure_tensorflow()
-import keras
-import tensorflow as tf
 
 plots.use_projector_style()
 runtime.print_versions()
@@ -95,10 +92,9 @@ if PROFILE["name"] != "full":
     SCHEDULE, BATCH_SIZE = PROFILE["schedule"], PROFILE["batch_size"]
     RESIZE_METHOD = PROFILE["resize_method"]  # small centred digits: crops would cut them apart
     AUGMENT = AUGMENT if PROFILE["augment"] else pipeline.Augment.none()  # a flipped 2 is no 2
-RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
-MODEL_DIR = settings.work_dir() / "models" / f"{DATASET.strip('/').replace('/', '_')}-{MODEL}"
+MODEL_DIR = stages.model_dir(DATASET, MODEL)
 print(f"profile {PROFILE['name']}: {MODEL}, image size {IMAGE_SIZE or 'native'}, "
-      f"weights {WEIGHTS}, schedule {SCHEDULE}\nrecords: {RECORDS_DIR}\nmodel:   {MODEL_DIR}")
+      f"weights {WEIGHTS}, schedule {SCHEDULE}\nmodel directory: {MODEL_DIR}")
 
 # %% [markdown]
 # ## 1. Connect to the accelerator
@@ -118,8 +114,7 @@ print(f"global batch: {BATCH_SIZE} per replica x {session.replicas} = {GLOBAL_BA
 # The records of notebook 02 (converted now if this session has none):
 
 # %%
-if not storage.exists(RECORDS_DIR / settings.MANIFEST_FILE):
-    records.convert_dataset(datasets.get_dataset(DATASET), RECORDS_DIR)
+RECORDS_DIR = stages.ensure_records(DATASET)
 CLASSES = pipeline.read_classes(RECORDS_DIR)
 print(f"{len(CLASSES)} classes: {CLASSES}")
 
@@ -228,8 +223,9 @@ model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 # ## 5. What the model directory holds
 
 # %%
-pd.DataFrame([{"file": name, "KB": round(storage.size(MODEL_DIR / name) / 1e3)}
-              for name in storage.listdir(MODEL_DIR) if not storage.isdir(MODEL_DIR / name)])
+pd.DataFrame([{"file": name, "KB": round(storage.size(storage.join(MODEL_DIR, name)) / 1e3)}
+              for name in storage.listdir(MODEL_DIR)
+              if not storage.isdir(storage.join(MODEL_DIR, name))])
 
 # %% [markdown]
 # ## Check yourself
