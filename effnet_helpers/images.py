@@ -217,14 +217,18 @@ def store_unchanged(data: bytes, proven, max_side: int | None = None,
 
 
 def prepare_image(data: bytes, max_side: int | None = None,
-                  max_pixels: int = settings.MAX_PIXELS) -> PreparedImage:
-    """Return storable JPEG bytes for one image file's bytes, or raise ImageProblem with the reason."""
+                  max_pixels: int = settings.MAX_PIXELS, prove: bool = True) -> PreparedImage:
+    """Return storable JPEG bytes for one image file's bytes, or raise ImageProblem with the reason.
+    `prove=False` returns a JPEG that needs no conversion without decoding it (its header was
+    read): for callers that decode it next anyway and catch a failure there (inference)."""
     image = open_image(data, max_pixels)
     source_format = image.format or sniff_format(data) or "unknown"
     width, height = image.size
     too_big = bool(max_side) and max(width, height) > max_side
     failure = None
     if _storable_as_is(image, max_side):
+        if not prove:
+            return PreparedImage(data, height, width, source_format, converted=False)
         try:
             validate_jpeg(data, height, width)
             return PreparedImage(data, height, width, source_format, converted=False)

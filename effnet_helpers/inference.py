@@ -27,6 +27,7 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", 
                               ".tiff", ".webp"})
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 32
+DECODE_FAILED = "JPEG does not decode (truncated or corrupt)"
 
 
 class InferenceError(ValueError):
@@ -51,15 +52,17 @@ def find_images(paths) -> list[str]:
     return found
 
 
-def prepare(data: bytes, max_side: int | None = None) -> bytes:
-    """Image file bytes -> the JPEG bytes the records would hold for it (converter's rules)."""
-    return images.prepare_image(data, max_side=max_side).data
+def prepare(data: bytes, max_side: int | None = None, prove: bool = True) -> bytes:
+    """Image file bytes -> the JPEG bytes the records would hold for it (converter's rules).
+    prove=False skips decoding a JPEG that needs no conversion (the caller decodes it next)."""
+    return images.prepare_image(data, max_side=max_side, prove=prove).data
 
 
 def _read(path: str, max_side: int | None):
-    """(JPEG bytes, None) for an image file, or (None, reason) when it cannot be used."""
+    """(JPEG bytes, None) for an image file, or (None, reason) when it cannot be used. A JPEG
+    kept as it is is not decoded here: the batch pipeline decodes it and reports a failure."""
     try:
-        return prepare(storage.read_bytes(path), max_side), None
+        return prepare(storage.read_bytes(path), max_side, prove=False), None
     except images.ImageProblem as problem:
         return None, str(problem)
     except OSError as error:
@@ -118,46 +121,64 @@ class Predictor:
     def resize_method(self) -> str:
         return self.config.get("input", {}).get("resize_method", "crop")
 
+    @property
+    def max_side(self) -> int | None:
+        """The pre-shrink of the training records (`effnet convert --max-side`): new photos are
+        shrunk alike, so they look to the model as the records did (and decode faster)."""
+        return self.config.get("input", {}).get("max_side")
+
     def preprocess(self, jpeg_bytes: bytes) -> np.ndarray:
         """Prepared JPEG bytes -> the model's input: float32 [size, size, 3], 0..255."""
         tf = tensorflow()
         return pipeline.preprocess(tf.constant(jpeg_bytes), self.image_size, training=False,
                                    resize_method=self.resize_method).numpy()
 
-    def _batches(self, prepared: list, batch_size: int):
-        """Batches of preprocessed images from a list of JPEG bytes (decoded in parallel)."""
+    def _batches(self, prepared: dict, batch_size: int):
+        """(indices, images) batches from {index: JPEG bytes}, decoded in parallel; an image that
+        does not decode is left out (its index is missing from every batch)."""
         tf = tensorflow()
         size, method = self.image_size, self.resize_method
-        data = tf.data.Dataset.from_tensor_slices(tf.constant(prepared, dtype=tf.string))
-        data = data.map(lambda b: pipeline.preprocess(b, size, training=False, resize_method=method),
+        data = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(list(prepared), tf.int64),
+             tf.constant(list(prepared.values()), dtype=tf.string)))
+        data = data.map(lambda i, b: (i, pipeline.preprocess(b, size, training=False,
+                                                             resize_method=method)),
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        return data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def probabilities(self, paths, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
                       max_side: int | None = None, workers: int | None = None):
         """Class probabilities for image files: (array [n, classes], {index: reason}). Rows of
-        files that failed are NaN and their reasons are in the dict."""
+        files that failed are NaN and their reasons are in the dict. `max_side`: shrink photos
+        whose longer side is larger (default: as the training records were). Files are read
+        and checked in threads while the model predicts the previous chunk."""
         from tqdm.auto import tqdm
+        max_side = max_side or self.max_side
         paths = [str(p) for p in paths]
         result = np.full((len(paths), len(self.classes)), np.nan, dtype=np.float32)
         errors: dict[int, str] = {}
-        chunk = max(batch_size * 8, 256)  # read a chunk of files, then predict it
+        chunk = max(batch_size * 4, 64)
+        starts = list(range(0, len(paths), chunk))
         bar = tqdm(total=len(paths), unit="image", disable=not progress or len(paths) < 2,
                    desc="Predicting")
-        with ThreadPoolExecutor(workers or min(8, (os.cpu_count() or 2) + 2)) as pool:
-            for start in range(0, len(paths), chunk):
-                part = paths[start:start + chunk]
-                read = list(pool.map(lambda p: _read(p, max_side), part))
-                good = [i for i, (data, _) in enumerate(read) if data is not None]
-                for i, (_, reason) in enumerate(read):
-                    if reason is not None:
-                        errors[start + i] = reason
-                if good:
-                    batches = self._batches([read[i][0] for i in good], batch_size)
-                    out = np.concatenate([predict_batch(self.model, images, batch_size)
-                                          for images in batches])
-                    result[[start + i for i in good]] = out
-                bar.update(len(part))
+        with ThreadPoolExecutor(workers or min(4, (os.cpu_count() or 2) + 1)) as pool:
+            def submit(start):
+                return [pool.submit(_read, p, max_side) for p in paths[start:start + chunk]]
+
+            pending = submit(starts[0]) if starts else []
+            for number, start in enumerate(starts):
+                read = [future.result() for future in pending]
+                if number + 1 < len(starts):
+                    pending = submit(starts[number + 1])  # read ahead while the model works
+                prepared = {start + i: data for i, (data, _) in enumerate(read) if data is not None}
+                errors.update({start + i: reason for i, (_, reason) in enumerate(read) if reason})
+                if prepared:
+                    for indices, images_ in self._batches(prepared, batch_size):
+                        result[indices.numpy()] = predict_batch(self.model, images_, batch_size)
+                    for index in prepared:
+                        if np.isnan(result[index, 0]):
+                            errors[index] = DECODE_FAILED
+                bar.update(len(read))
         bar.close()
         return result, errors
 

@@ -242,6 +242,19 @@ def _existing_result(output_dir) -> dict | None:
     return None
 
 
+def read_manifest(records_dir) -> dict | None:
+    """manifest.json of a finished conversion, or None (unfinished, or records of the
+    tensorflow/tpu converter, which writes none)."""
+    return _existing_result(records_dir)
+
+
+def pre_shrink(records_dir) -> int | None:
+    """The `max_side` the records were converted with (None: images stored at full size or
+    unknown). Inference shrinks new photos the same way, so they look as the records did."""
+    manifest = read_manifest(records_dir) or {}
+    return manifest.get("options", {}).get("max_side")
+
+
 def _clear_output(output_dir) -> None:
     for name in storage.listdir(output_dir):
         if SHARD_PATTERN.match(name) or name in (settings.LABEL_MAP_FILE, settings.MANIFEST_FILE,

@@ -19,7 +19,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 
-from . import layout, models, pipeline, settings, storage
+from . import layout, models, pipeline, records, settings, storage
 
 CONFIG_FILE = "config.json"
 HISTORY_FILE = "history.csv"
@@ -214,7 +214,8 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
     record = {"run": {**asdict(config), "records_dir": str(records_dir)},
               "model": config.model, "image_size": config.image_size, "classes": classes,
               "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
-                        "resize_method": config.resize_method, "preprocessing": "inside the model"}}
+                        "resize_method": config.resize_method, "preprocessing": "inside the model",
+                        "max_side": records.pre_shrink(records_dir)}}
     done = _prepare_model_dir(model_dir, record, overwrite)
     layout.write_label_map(classes, storage.join(model_dir, settings.LABEL_MAP_FILE))
     if done >= config.total_epochs and storage.exists(storage.join(model_dir, MODEL_FILE)):

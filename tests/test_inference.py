@@ -72,19 +72,29 @@ def test_a_broken_file_is_reported_and_the_others_predicted(predictor, tmp_path,
     write(tmp_path / "a.jpg", encode(digit("one"), "JPEG"))
     write(tmp_path / "b.jpg", b"\xff\xd8\xff\xe0 truncated")
     write(tmp_path / "c.png", encode(digit("two"), "PNG"))
+    whole = encode(digit("three").resize((256, 256)), "JPEG", quality=95)
+    write(tmp_path / "d-cut.jpg", whole[:len(whole) // 2])  # a header that reads, data cut off
+    write(tmp_path / "e.jpg", encode(digit("four"), "JPEG"))
     write(tmp_path / "notes.txt", "not an image")
     write(tmp_path / ".hidden.jpg", encode(digit("one"), "JPEG"))
     out = tmp_path / "out" / "predictions.csv"
     (tmp_path / "out").mkdir()
     table = inference.predict(trained_model_dir, [tmp_path], top_k=2, output=out, progress=False)
-    assert [p.rsplit("/", 1)[-1] for p in table["path"]] == ["a.jpg", "b.jpg", "c.png"]
-    assert table.loc[1, "error"] and table.loc[1, "label"] == ""
-    assert re.search("corrupt|truncated|decode", table.loc[1, "error"], re.IGNORECASE)
-    assert (table.loc[[0, 2], "error"] == "").all()
-    assert set(table.loc[[0, 2], "label"]) <= set(predictor.classes)
+    assert [p.rsplit("/", 1)[-1] for p in table["path"]] == ["a.jpg", "b.jpg", "c.png",
+                                                             "d-cut.jpg", "e.jpg"]
+    for broken in (1, 3):
+        assert table.loc[broken, "label"] == "" and np.isnan(table.loc[broken, "probability"])
+        assert re.search("corrupt|truncated|decode", table.loc[broken, "error"], re.IGNORECASE)
+    good = [0, 2, 4]
+    assert (table.loc[good, "error"] == "").all()
+    assert set(table.loc[good, "label"]) <= set(predictor.classes)
+    # the good ones are predicted as they are alone (a failure does not shift the rows)
+    alone = predictor.predict([tmp_path / "e.jpg"], top_k=2, progress=False)
+    assert alone.loc[0, "label"] == table.loc[4, "label"]
+    assert alone.loc[0, "probability"] == pytest.approx(table.loc[4, "probability"], abs=1e-5)
     written = pd.read_csv(out, keep_default_na=False)
     assert list(written.columns[:3]) == ["path", "label", "probability"]
-    assert len(written) == 3 and written.loc[0, "label"] == table.loc[0, "label"]
+    assert len(written) == 5 and written.loc[0, "label"] == table.loc[0, "label"]
 
 
 def test_clear_errors_for_a_wrong_call(tmp_path, trained_model_dir):
