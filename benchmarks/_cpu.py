@@ -31,3 +31,16 @@ def wait_for_quiet(limit: float) -> float:
         load = (machine_busy_seconds() - busy) / (time.monotonic() - started)
         if load < 0.1 or time.monotonic() >= deadline:
             return load
+
+
+def machine_text() -> str:
+    """The CPU model, core count and memory, for the benchmarks' reports."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f
+                         if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB"

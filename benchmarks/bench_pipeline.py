@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _cpu import machine_busy_seconds, own_cpu_seconds, wait_for_quiet  # noqa: E402
+from _cpu import machine_busy_seconds, machine_text, own_cpu_seconds, wait_for_quiet  # noqa: E402,E501
 
 GENERATOR_VERSION = 1
 WIDTH, HEIGHT = 1600, 1200
@@ -251,18 +251,6 @@ def timed_run(dataset, files: Path, quiet_wait: float, min_seconds: float,
     others = max(0.0, machine_busy_seconds() - busy0 - cpu) / seconds
     return {"seconds": seconds, "images": images, "epochs": epochs, "cpu": cpu, "others": others,
             "rate": images / seconds}
-
-
-def machine_text() -> str:
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB"
 
 
 def main(argv=None) -> int:

@@ -1,9 +1,12 @@
 """effnet_helpers: the functions behind the EfficientNet transfer-learning workbook.
 
 Stages, one module each: `layout` (dataset folders, problems, label map), `records` (TFRecord
-conversion and reading). Shared pieces: `images` (checking and converting one image), `plots`,
-`storage` (local and gs:// paths), `settings` (constants and run profiles), `cli` (the `effnet`
-command).
+conversion and reading), `pipeline` (tf.data input), `models` and `training` (transfer training),
+`evaluation` (metrics, confusion matrix), `inference` (predicting files), `explain` (Grad-CAM),
+`export` (TensorFlow Lite, SavedModel), `architecture` (EfficientNet from scratch, notebook 06).
+Shared pieces: `images` (checking and converting one image), `stages` (where each stage's
+outputs live), `hub`, `runtime`, `plots`, `storage` (local and gs:// paths), `settings`
+(constants and run profiles), `cli` (the `effnet` command).
 """
 import os
 

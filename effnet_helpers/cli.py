@@ -125,6 +125,54 @@ def cmd_train(args) -> int:
     return EXIT_OK
 
 
+def cmd_evaluate(args) -> int:
+    from . import evaluation
+    if (args.records_dir is None) == (args.data_dir is None):
+        raise evaluation.EvaluationError("give RECORDS_DIR (TFRecords of notebook 02) or "
+                                         "--data-dir DIR (a folder with validation/<class>/).")
+    common = dict(records_dir=args.records_dir, data_dir=args.data_dir, split=args.split,
+                  class_mapping=args.merge_classes, top_k=args.top_k, batch_size=args.batch_size)
+    result = evaluation.evaluate(args.model_dir, **common)
+    with pd.option_context("display.max_rows", 200, "display.width", 120):
+        print(result.per_class.round(3).to_string())
+    print("\n" + "\n".join(f"{k:>20}  {v}" for k, v in result.metrics.items()))
+    for path, reason in result.skipped.items():
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if args.checkpoints:
+        table = evaluation.evaluate_checkpoints(args.model_dir, which=args.checkpoints, **common)
+        print("\n" + table.drop(columns=["checkpoint"]).round(4).to_string(index=False))
+    print(f"\nmetrics.json, per_class.csv, confusion_matrix.csv and pictures are in "
+          f"{args.model_dir}")
+    return EXIT_OK
+
+
+def cmd_predict(args) -> int:
+    from . import inference
+    table = inference.predict(args.model_dir, args.paths, top_k=args.top_k, output=args.output,
+                              batch_size=args.batch_size, progress=not args.no_progress)
+    failed = table[table["error"] != ""]
+    with pd.option_context("display.max_rows", args.show, "display.width", 160,
+                           "display.max_colwidth", 60):
+        print(table.drop(columns=["error"]).head(args.show).to_string(index=False))
+    if len(table) > args.show:
+        print(f"... and {len(table) - args.show} more" + (f" (all in {args.output})"
+                                                           if args.output else ""))
+    for _, row in failed.iterrows():
+        print(f"not predicted: {row['path']}: {row['error']}", file=sys.stderr)
+    print(f"{len(table) - len(failed)} of {len(table)} images predicted"
+          + (f"; {len(failed)} could not be read (listed above)" if len(failed) else "")
+          + (f"; table written to {args.output}" if args.output else ""))
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from . import export
+    path = export.export(args.model_dir, format=args.format, quantize=args.quantize,
+                         out=args.output)
+    print(f"Exported {args.format} ({args.quantize}) to {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effnet", description="EfficientNet transfer-learning workbook: the notebooks' steps "
@@ -224,6 +272,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace a different run in MODEL_DIR")
     p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class figures and the confusion matrix",
+                       description="Evaluate MODEL_DIR's model on every image of a split and write "
+                       "metrics.json, per_class.csv, confusion_matrix.csv, predictions.csv and "
+                       "pictures into MODEL_DIR.")
+    p.add_argument("model_dir", help="the model directory that training wrote")
+    p.add_argument("records_dir", nargs="?", help="TFRecords of notebook 02")
+    p.add_argument("--data-dir", help="or: a folder with <split>/<class>/ images")
+    p.add_argument("--split", choices=list(settings.SPLITS), default="validation",
+                   help="default validation")
+    p.add_argument("--checkpoints", metavar="latest|all|N",
+                   help="also evaluate checkpoints: the latest, all, or all from epoch N "
+                   "(writes checkpoint_metrics.csv)")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="for top-k accuracy (default 5)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    p.add_argument("--merge-classes", metavar="FILE.json",
+                   help='merge the data\'s classes as the model\'s were: {"old": "new"}')
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict image files or folders",
+                       description="Top-k classes of each image (folders are searched), with "
+                       "MODEL_DIR alone. A file that cannot be read is reported; the others are "
+                       "still predicted.")
+    p.add_argument("model_dir", help="the model directory that training wrote")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("--top-k", type=_positive_int, default=5, help="classes per image (default 5)")
+    p.add_argument("--output", metavar="FILE.csv",
+                   help="write the table: path, label, probability, ..., error")
+    p.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
+    p.add_argument("--show", type=_positive_int, default=20, help="rows to print (default 20)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_predict)
+
+    p = sub.add_parser("export", help="TensorFlow Lite or SavedModel for serving",
+                       description="Export MODEL_DIR's model: a .tflite file (float32, float16 or "
+                       "dynamic-range int8) or a SavedModel whose serving signature takes encoded "
+                       "image bytes (TF Serving).")
+    p.add_argument("model_dir", help="the model directory that training wrote")
+    p.add_argument("--format", choices=["tflite", "saved_model"], default="tflite",
+                   help="default tflite")
+    p.add_argument("--quantize", choices=["none", "float16", "int8"], default="none",
+                   help="TFLite only: none (float32, default), float16 or int8 (dynamic range)")
+    p.add_argument("--output", metavar="PATH", help="default: MODEL_DIR/export/...")
+    p.set_defaults(run=cmd_export)
     return parser
 
 
@@ -238,10 +330,13 @@ def main(argv=None) -> int:
     from .layout import DatasetError
     from .runtime import AcceleratorError
     from .training import TrainingError
+    from .evaluation import EvaluationError
+    from .inference import InferenceError
+    from .export import ExportError
     try:
         return args.run(args)
     except (DatasetError, FileNotFoundError, NotADirectoryError, TrainingError,
-            AcceleratorError) as error:
+            AcceleratorError, EvaluationError, InferenceError, ExportError) as error:
         print(f"effnet {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -82,3 +82,33 @@ def make_messy_dataset(source_dir, dest_dir, classes=("one", "two"), per_class: 
     (messy / "validation/seven").mkdir()                                    # validation only
     shutil.copy(photo, messy / "validation/seven/seven.jpg")
     return str(messy)
+
+
+def make_new_photos(source_dir, dest_dir, per_class: int = 1) -> str:
+    """A folder of "new photos" for the inference lesson, made from SOURCE_DIR's validation
+    images in the forms phones, scanners and the web hand out: a plain JPEG per class, a PNG, a
+    CMYK JPEG, a photo stored on its side with an EXIF "rotate" tag, a large photo, a greyscale
+    one, and a broken download (which prediction must report, not crash on)."""
+    import shutil
+
+    from PIL import Image
+
+    source, out = Path(source_dir) / "validation", Path(dest_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    classes = sorted(p.name for p in source.iterdir() if p.is_dir())
+    for cls in classes:
+        for f in sorted((source / cls).iterdir())[:per_class]:
+            shutil.copy(f, out / f"{cls}_{f.name}")
+    first = [sorted((source / cls).iterdir())[per_class] for cls in classes[:5]]
+    images = [Image.open(f).convert("RGB") for f in first]
+    images[0].save(out / "scan.png")                                        # a PNG
+    images[1].convert("CMYK").save(out / "print_cmyk.jpg", quality=95)      # from a print shop
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to display": how phones store portraits
+    images[2].rotate(90, expand=True).save(out / "phone_rotated.jpg", quality=95,
+                                           exif=exif.tobytes())
+    images[3].resize((2000, 2000), Image.Resampling.BICUBIC).save(out / "large.jpg", quality=90)
+    images[4].convert("L").save(out / "greyscale.jpg", quality=95)
+    (out / "broken_download.jpg").write_bytes((out / "scan.png").read_bytes()[:300])
+    return str(out)

@@ -46,9 +46,6 @@ if importlib.util.find_spec("effnet_helpers") is None:
 
 # %%
 import inspect
-import json
-import os
-from pathlib import Path
 
 import pandas as pd
 

@@ -196,3 +196,79 @@ def test_train_help_and_wrong_schedule(capsys):
     assert stop.value.code == 2
     assert cli.main(["train", "missing-records", "model", "--schedule", "3,1"]) == 2
     assert "head epochs <= total epochs" in capsys.readouterr().err
+
+
+# --- evaluate, predict, export on a trained model --------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_copy(trained_model_dir, tmp_path_factory):
+    import shutil
+    copy = tmp_path_factory.mktemp("cli_model") / "model"
+    shutil.copytree(trained_model_dir, copy)
+    return copy
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict", "export"])
+def test_help_of_the_model_commands(command, capsys):
+    assert exit_code([command, "--help"]) == 0
+    assert capsys.readouterr().out.startswith(f"usage: effnet {command}")
+
+
+def test_evaluate_writes_the_reports_and_checkpoint_metrics(model_copy, sample_records_dir,
+                                                            capsys):
+    assert cli.main(["evaluate", str(model_copy), str(sample_records_dir),
+                     "--checkpoints", "11", "--batch-size", "100"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads((model_copy / "metrics.json").read_text())
+    assert metrics["images"] == 359
+    assert row(out, "accuracy", metrics["accuracy"])
+    assert "macro avg" in out and "weighted avg" in out
+    for name in ("per_class.csv", "confusion_matrix.csv", "predictions.csv",
+                 "checkpoint_metrics.csv"):
+        assert (model_copy / name).exists(), name
+    assert (model_copy / "checkpoint_metrics.csv").read_text().count("\n") == 3  # header + 11, 12
+
+
+def test_evaluate_refuses_what_it_cannot_do(model_copy, sample_records_dir, tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "no-model"), str(sample_records_dir)]) == 2
+    assert "holds no trained model" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(model_copy)]) == 2
+    assert "give RECORDS_DIR" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(model_copy), str(sample_records_dir),
+                     "--checkpoints", "best"]) == 2
+    assert '"latest", "all" or an epoch number' in capsys.readouterr().err
+    mapping = write(tmp_path / "merge.json", json.dumps({"one": "seven"}))
+    assert cli.main(["evaluate", str(model_copy), str(sample_records_dir),
+                     "--merge-classes", str(mapping)]) == 2
+    assert "only in the model: ['one']" in capsys.readouterr().err
+
+
+def test_predict_reports_a_broken_file_and_predicts_the_others(model_copy, tmp_path, capsys):
+    source = settings.sample_data_dir() / "validation" / "seven"
+    images = tmp_path / "photos"
+    for path in sorted(source.glob("*.jpg"))[:3]:
+        write(images / path.name, path.read_bytes())
+    write(images / "broken.jpg", b"\xff\xd8\xff")
+    csv_path = tmp_path / "predictions.csv"
+    assert cli.main(["predict", str(model_copy), str(images), "--top-k", "2", "--output",
+                     str(csv_path), "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "3 of 4 images predicted; 1 could not be read" in captured.out
+    assert "broken.jpg" in captured.err
+    import pandas as pd
+    table = pd.read_csv(csv_path, keep_default_na=False)
+    assert len(table) == 4 and list(table.columns[:3]) == ["path", "label", "probability"]
+    assert (table["label"] != "").sum() == 3
+    assert cli.main(["predict", str(tmp_path / "no-model"), str(images)]) == 2
+    assert "holds no trained model" in capsys.readouterr().err
+
+
+def test_export_tflite_and_wrong_calls(model_copy, tmp_path, capsys):
+    out = tmp_path / "model.tflite"
+    assert cli.main(["export", str(model_copy), "--quantize", "float16",
+                     "--output", str(out)]) == 0
+    assert out.stat().st_size > 0 and str(out) in capsys.readouterr().out
+    assert exit_code(["export", str(model_copy), "--format", "onnx"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    assert cli.main(["export", str(tmp_path / "no-model")]) == 2
+    assert capsys.readouterr().err.startswith("effnet export: ")

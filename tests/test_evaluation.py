@@ -57,7 +57,7 @@ def test_counts_add_up_and_labels_line_up_with_the_records(result, sample_record
     assert sorted(names) == sorted(result.names)
     assert (np.diag(result.confusion).sum() / VALIDATION_IMAGES
             == pytest.approx(result.metrics["accuracy"], abs=1e-6))
-    assert result.metrics["accuracy"] > 0.3  # the 5-epoch model learned something
+    assert result.metrics["accuracy"] > 0.8  # the CPU profile's model
 
 
 def test_every_image_is_evaluated_whatever_the_batch(model_dir, sample_records_dir, result):
@@ -136,19 +136,19 @@ def test_missing_inputs_give_clear_errors(model_dir, tmp_path, sample_records_di
 
 
 def test_checkpoints_like_the_eval_iterator(model_dir, sample_records_dir, result):
-    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "all")] == [1, 2, 3, 4, 5]
-    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "4")] == [4, 5]
+    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "all")] == list(range(1, 13))
+    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "11")] == [11, 12]
     with pytest.raises(evaluation.EvaluationError, match="latest"):
         evaluation.checkpoint_paths(model_dir, "best")
-    with pytest.raises(evaluation.EvaluationError, match="the last is epoch 5"):
-        evaluation.checkpoint_paths(model_dir, 9)
-    table = evaluation.evaluate_checkpoints(model_dir, sample_records_dir, which="3",
+    with pytest.raises(evaluation.EvaluationError, match="the last is epoch 12"):
+        evaluation.checkpoint_paths(model_dir, 13)
+    table = evaluation.evaluate_checkpoints(model_dir, sample_records_dir, which="10",
                                             progress=False)
-    assert list(table["epoch"]) == [3, 4, 5] and set(table["images"]) == {VALIDATION_IMAGES}
+    assert list(table["epoch"]) == [10, 11, 12] and set(table["images"]) == {VALIDATION_IMAGES}
     # the last checkpoint is the final model
     assert table["accuracy"].iloc[-1] == pytest.approx(result.metrics["accuracy"])
     written = pd.read_csv(model_dir / evaluation.CHECKPOINT_METRICS_FILE)
-    assert list(written["epoch"]) == [3, 4, 5] and (model_dir / evaluation.CHECKPOINT_METRICS_PLOT
+    assert list(written["epoch"]) == [10, 11, 12] and (model_dir / evaluation.CHECKPOINT_METRICS_PLOT
                                                    ).exists()
 
 

@@ -1,0 +1,258 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Inference, explanations and export
+#
+# Notebooks 03 and 04 left a trained and evaluated model directory. Here you **use** it: predict
+# new photos of any kind with the model directory alone, see **what the model looks at**
+# (Grad-CAM), and **export** it: TensorFlow Lite files for phones (checked against the Keras model
+# on every validation image) and a SavedModel that TensorFlow Serving runs on encoded images.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/05_inference_and_export.ipynb)
+# [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/05_inference_and_export.ipynb)
+
+# %% [markdown]
+# ## Setup
+#
+# In a fresh Colab session this installs the workbook's helpers (on a TPU runtime, TensorFlow with
+# its TPU build). Prediction and export run on the CPU of any runtime.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+if importlib.util.find_spec("effnet_helpers") is None:
+    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
+                   check=True)
+    sys.path.insert(0, "effnet-workbook")
+
+# %%
+import inspect
+import os
+
+import numpy as np
+
+from effnet_helpers import datasets, evaluation, explain, export, inference, plots, runtime
+from effnet_helpers import settings, stages, storage
+
+runtime.ensure_tensorflow()
+import tensorflow as tf
+
+plots.use_projector_style()
+runtime.print_versions()
+
+# %% [markdown]
+# ## Parameters
+#
+# - `DATASET` and `MODEL`: the same as in notebook 03 (they name the model directory).
+# - `PHOTOS`: a folder (or file) of your own new photos; `None` makes a demo folder from the
+#   validation images in the forms phones and scanners produce.
+# - `TOP_K`: how many classes to list per photo.
+# - `QUANTIZATIONS`: the TensorFlow Lite variants to export and check.
+
+# %% tags=["parameters"]
+DATASET = "sample"
+MODEL = "B0"
+PHOTOS = None
+TOP_K = 3
+QUANTIZATIONS = ("none", "float16", "int8")
+
+# %% [markdown]
+# The model of notebook 03 and the records of notebook 02 (made now when this session has none):
+
+# %%
+PROFILE = settings.profile()
+if PROFILE["name"] != "full":
+    MODEL = PROFILE["model"]
+RECORDS_DIR = stages.ensure_records(DATASET)
+MODEL_DIR = stages.ensure_model(DATASET, MODEL)
+DATA_DIR = datasets.get_dataset(DATASET)
+print(f"profile {PROFILE['name']}\nmodel: {MODEL_DIR}")
+
+# %% [markdown]
+# ## 1. One photo, step by step
+#
+# The model directory holds everything needed: the model (`model.keras`, which normalises pixels
+# itself), the class names (`synset_id2label.json`) and how images were cut to size
+# (`config.json`). A photo then takes four steps:
+#
+# 1. read its bytes;
+# 2. `inference.prepare`: any format (PNG, CMYK, 16-bit, a phone's EXIF rotation) becomes an
+#    upright RGB JPEG, exactly as the converter of notebook 02 stored the training images;
+# 3. `predictor.preprocess`: the evaluation view of notebook 03 (centre crop or whole image),
+#    resized to the model's size;
+# 4. the model: one probability per class.
+
+# %%
+predictor = inference.load_predictor(MODEL_DIR)
+CLASSES = predictor.classes
+path = sorted(storage.glob(os.path.join(DATA_DIR, "validation", CLASSES[-1], "*")))[0]
+
+jpeg = inference.prepare(storage.read_bytes(path))          # 2. any image -> upright RGB JPEG
+image = predictor.preprocess(jpeg)                          # 3. crop and resize: float32 0..255
+probabilities = predictor.model.predict(image[np.newaxis], verbose=0)[0]   # 4. [classes]
+for i in np.argsort(-probabilities)[:TOP_K]:
+    print(f"{CLASSES[i]:>10}  {probabilities[i]:.1%}")
+
+# %% [markdown]
+# `inference.show_prediction` does the same and draws it:
+
+# %%
+inference.show_prediction(predictor, path, top_k=TOP_K);
+
+# %% [markdown]
+# ## 2. A folder of new photos
+#
+# Real new photos come in every form. The demo folder holds one validation image per class and
+# the awkward cases: a PNG, a CMYK JPEG, a portrait stored on its side with an EXIF tag, a large
+# photo, a greyscale one, and a broken download.
+
+# %%
+if PHOTOS is None:
+    PHOTOS = datasets.make_new_photos(DATA_DIR, os.path.join(settings.work_dir(), "new_photos"))
+plots.image_grid([plots.load_for_display(p, 160) for p in inference.find_images(PHOTOS)
+                  if "broken" not in p][:12], ncols=6, size=1.8, suptitle="New photos (upright)");
+
+# %% [markdown]
+# `predictor.predict` reads the folder, prepares the images in threads while the model works on
+# the previous batch, and returns one row per file. The broken file gets its reason in the
+# `error` column; every other file is still predicted. The CSV is what
+# `effnet predict MODEL_DIR PHOTOS --output predictions.csv` writes.
+
+# %%
+predictions = predictor.predict([PHOTOS], top_k=TOP_K)
+predictions_csv = os.path.join(settings.work_dir(), "new_photos_predictions.csv")
+storage.write_atomic(predictions_csv, predictions.to_csv(index=False))
+predictions.assign(path=predictions["path"].map(os.path.basename)).round(3)
+
+# %% [markdown]
+# ## 3. The same answer as evaluation
+#
+# Prediction from files and evaluation from records must agree, or the figures of notebook 04
+# would not describe what users get. Predict every validation file, and compare with the
+# evaluation's prediction for the same image:
+
+# %%
+from_files = predictor.predict([os.path.join(DATA_DIR, "validation")], top_k=1)
+from_records = evaluation.evaluate(MODEL_DIR, records_dir=RECORDS_DIR, write=False)
+by_name = dict(zip(from_records.names, (CLASSES[i] for i in from_records.predictions)))
+agree = np.mean([by_name[os.path.basename(p)] == label
+                 for p, label in zip(from_files["path"], from_files["label"])])
+print(f"{len(from_files)} files; top-1 equal to the records' evaluation for {agree:.1%}")
+
+# %% [markdown]
+# ## 4. What the model looks at: Grad-CAM
+#
+# A model can be right for the wrong reason: the seed system's pest classifier learned leaves and
+# trap backgrounds until its authors removed the backgrounds. **Grad-CAM** shows which part of
+# the image drove a prediction: take the last convolutional feature maps of the backbone, weigh
+# each map by how much the class score grows with it (the gradient, averaged over the map), add
+# them up and keep the positive part. Here is the code:
+
+# %%
+print(inspect.getsource(explain.grad_cams))
+
+# %% [markdown]
+# Red is where the evidence for the predicted class is. On a good model it sits on the digit's
+# strokes; on a model that has learned a shortcut it sits on the background or the edges.
+
+# %%
+picked = list(from_files["path"])[::60][:6]  # six validation photos, one every 60
+sample = np.stack([predictor.preprocess(inference.prepare(storage.read_bytes(p))) for p in picked])
+truth = [os.path.basename(os.path.dirname(p)) for p in picked]  # the class folder
+explain.show_grad_cam(predictor.model, sample, CLASSES, labels=truth);
+
+# %% [markdown]
+# ## 5. TensorFlow Lite for phones and small devices
+#
+# TensorFlow Lite files hold the model alone: the app decodes, crops and resizes the photo as step
+# 3 above did, then passes float32 pixels in 0..255. Three variants trade size for exactness:
+#
+# | quantize | weights | size |
+# |---|---|---|
+# | `none` | float32 | the reference |
+# | `float16` | float16 | about half |
+# | `int8` | int8 (dynamic range), activations float | about a quarter |
+#
+# `export.parity_table` exports each one and runs it on **every** validation image: a variant is
+# good when its top-1 agrees with the Keras model's on at least 99% of them.
+
+# %%
+parity = export.parity_table(MODEL_DIR, RECORDS_DIR, formats=QUANTIZATIONS)
+parity.drop(columns=["file"]).round(3)
+
+# %% [markdown]
+# One photo through a `.tflite` file, as an app would run it:
+
+# %%
+tflite_file = parity.loc["tflite-int8", "file"]  # written by parity_table
+print(os.path.basename(tflite_file), "->",
+      CLASSES[int(np.argmax(export.tflite_predict(tflite_file, image)))], "| Keras ->",
+      CLASSES[int(np.argmax(probabilities))])
+
+# %% [markdown]
+# ## 6. A SavedModel for TensorFlow Serving
+#
+# A server receives encoded photos, not pixels. The exported SavedModel's `serving_default`
+# signature takes a batch of image **bytes** (JPEG or PNG) and runs the evaluation preprocessing
+# inside, then returns the probabilities and the class index and name. A second signature,
+# `serving_images`, takes prepared float images.
+
+# %%
+saved_model_dir = export.export_saved_model(MODEL_DIR)
+served = tf.saved_model.load(saved_model_dir)
+serve = served.signatures["serving_default"]
+print(serve.structured_input_signature)
+files = list(from_files["path"])[:4]
+answer = serve(tf.constant([storage.read_bytes(p) for p in files]))
+for p, name in zip(files, answer["class_name"].numpy()):
+    print(os.path.basename(p), "->", name.decode())
+
+# %% [markdown]
+# With TensorFlow Serving running this folder as model `digits`, a client sends base64-encoded
+# bytes over REST:
+#
+# ```bash
+# curl -d '{"instances": [{"b64": "'$(base64 -w0 photo.jpg)'"}]}' \
+#      http://localhost:8501/v1/models/digits:predict
+# ```
+
+# %% [markdown]
+# ## Check yourself
+#
+# Every file of the folder has a row, only the broken one has an error, files and records agree,
+# and every TFLite variant agrees with Keras on at least 99% of the validation images.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("rows:", len(predictions), "| errors:",
+      [os.path.basename(p) for p in predictions.loc[predictions["error"] != "", "path"]])
+print("files = records:", agree == 1.0, "| validation files:", len(from_files))
+print("top-1 agreement >= 99%:", (parity["top1_agreement"] >= 0.99).to_dict())
+print("export:", sorted(storage.listdir(os.path.join(MODEL_DIR, export.EXPORT_DIR))))
+print("serving input:", serve.structured_input_signature[1])
+
+# %% [markdown]
+# ## What's next
+#
+# `MODEL_DIR/export/` holds the TensorFlow Lite files and the SavedModel; the predictions of the
+# new photos are in `new_photos_predictions.csv` in the work directory. From a terminal:
+# `effnet predict MODEL_DIR photos/ --output predictions.csv` and
+# `effnet export MODEL_DIR --format tflite --quantize float16`. To see how EfficientNet is built
+# inside, and why B0 to B7 differ, go on to notebook 06.

@@ -1,0 +1,424 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Inside EfficientNet: compound scaling and a B0 built from scratch
+#
+# Notebooks 03 to 05 used EfficientNet as a box: `keras.applications.EfficientNetB0`. Here you
+# open it. You will see what the network is made of (MBConv blocks in seven stages), why B0 to B7
+# differ (**compound scaling** of depth, width and resolution), what that costs in parameters and
+# FLOPs, and you will build a B0 from scratch in about 70 lines of Keras, then **prove** it right:
+# the same parameter count as Keras' model, the same shapes stage by stage, and with Keras'
+# weights copied in, the same outputs.
+#
+# Nothing is trained and nothing is downloaded: every model here has random weights.
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/06_inside_efficientnet.ipynb)
+# [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/06_inside_efficientnet.ipynb)
+
+# %% [markdown]
+# ## Setup
+#
+# In a fresh Colab session this installs the workbook's helpers. Any runtime will do, a CPU one
+# too: this notebook only builds models.
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+if importlib.util.find_spec("effnet_helpers") is None:
+    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
+                   check=True)
+    sys.path.insert(0, "effnet-workbook")
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
+import numpy as np
+import pandas as pd
+
+from effnet_helpers import plots, runtime, settings
+
+runtime.ensure_tensorflow()
+import keras
+
+from effnet_helpers import architecture as arch  # imports Keras: after ensure_tensorflow
+
+plots.use_projector_style()
+pd.set_option("display.width", 160)
+pd.set_option("display.max_colwidth", None)
+runtime.print_versions()
+
+# %% [markdown]
+# ## Parameters
+#
+# - `FROM_SCRATCH`: the model you build yourself and check against Keras, `"B0"` to `"B7"` (the
+#   bigger ones take longer to build and to run once).
+# - `PHIS`: the compound coefficients φ compared in the last section.
+# - `CHECK_IMAGES`: how many random images both models classify in the output check.
+
+# %% tags=["parameters"]
+FROM_SCRATCH = "B0"
+PHIS = range(0, 8)
+CHECK_IMAGES = 4
+
+# %%
+PROFILE = settings.profile()  # "ci" keeps the smallest model and the fewest images
+if PROFILE["name"] == "ci":
+    FROM_SCRATCH, CHECK_IMAGES = "B0", 2
+print(f"profile {PROFILE['name']}: from scratch {FROM_SCRATCH}, {CHECK_IMAGES} check images, "
+      f"phi {list(PHIS)}")
+
+# %% [markdown]
+# ## 1. What EfficientNet is: MBConv blocks in seven stages
+#
+# EfficientNet-B0 was not designed by hand: a neural architecture search (the one of MnasNet)
+# looked for the most accurate network under a FLOPs budget. What it found is a **stem**
+# convolution, then **seven stages of MBConv blocks** (the inverted residual block of MobileNetV2,
+# plus squeeze-and-excitation), then a 1x1 convolution to 1,280 channels, pooling and the
+# classifier. This is the paper's Table 1 (`input` is the resolution a stage receives; only the
+# first block of a stage applies its stride):
+
+# %%
+arch.b0_stage_table()
+
+# %% [markdown]
+# "MBConv6 5x5" reads: expand the channels 6-fold with a 1x1 convolution, filter each channel
+# with its own 5x5 kernel (a *depthwise* convolution: cheap, it never mixes channels), re-weight
+# the channels (squeeze-and-excitation), and project back to few channels with a 1x1 convolution.
+# Wide in the middle, narrow at the ends: the opposite of a ResNet bottleneck, hence "inverted".
+# Section 4 builds one.
+
+# %% [markdown]
+# ## 2. Compound scaling: why B0 to B7 differ
+#
+# There are three ways to make a network bigger: more layers (**depth** d), more channels
+# (**width** w), bigger images (**resolution** r). The FLOPs grow as d · w² · r² (a convolution's
+# cost grows with the channels in *and* out, and with the pixels in both directions). The paper
+# scales all three together with one knob, the compound coefficient φ:
+#
+# depth d = α^φ, width w = β^φ, resolution r = γ^φ, with α = 1.2, β = 1.1, γ = 1.15,
+#
+# found by a small grid search on B0 under α · β² · γ² ≈ 2, so each step of φ about doubles the
+# FLOPs. Channels and block counts must be whole numbers, so Keras rounds them like this:
+
+# %%
+print(f"alpha * beta^2 * gamma^2 = {arch.ALPHA * arch.BETA ** 2 * arch.GAMMA ** 2:.3f}")
+for phi in (1, 2, 3):
+    d, w, r = arch.compound_coefficients(phi)
+    print(f"phi={phi}: depth x{d:.2f}, width x{w:.2f}, resolution {224 * r:.0f} px")
+print(inspect.getsource(arch.round_filters))
+print(inspect.getsource(arch.round_repeats))
+
+# %% [markdown]
+# The published B1 to B7 use the coefficients of the paper's table, not exactly α^φ, β^φ, γ^φ for
+# a whole φ. Which φ does each coefficient stand for, and what does the rounding make of them?
+
+# %%
+scaling = arch.scaling_table()
+scaling.round(2)
+
+# %% [markdown]
+# B_n is roughly "φ = n", but not exactly: depth grows a little slower than the formula (B7's
+# depth 3.1 is φ ≈ 6.2), width and resolution a little faster. The block counts (16 for B0, 55 for
+# B7) are the stage repeats times the depth coefficient, rounded up per stage.
+
+# %% [markdown]
+# ## 3. B0 to B7 in `keras.applications`, next to the paper
+#
+# Each model built with `weights=None` (random weights, nothing downloaded, a few seconds for B7),
+# then counted: `count_params` is Keras' own count, `count_flops` adds up the **multiply-adds** of
+# every convolution and dense layer, as the paper counts its "FLOPs". How it counts:
+
+# %%
+print(inspect.getsource(arch.count_flops))
+
+# %%
+built = arch.keras_table()
+built[["input", "paper input", "dropout", "paper dropout", "params_M", "paper params_M",
+       "params diff %", "FLOPs_B", "paper FLOPs_B", "FLOPs diff %"]].round(2)
+
+# %% [markdown]
+# Input sizes and dropout rates are the paper's. Parameters and FLOPs agree within a few percent;
+# the paper rounds them to two significant figures ("19M" for 19.47M). Which differences pass 5%?
+
+# %%
+diffs = built[["params diff %", "headless diff %", "FLOPs diff %"]]
+print("over 5%:", {column: list(diffs.index[diffs[column].abs() > 5]) for column in diffs})
+built[["params_M", "params headless_M", "paper params_M", "headless diff %"]].round(2)
+
+# %% [markdown]
+# Only the **headless** counts (`include_top=False`, the backbone notebook 03 trains) miss the
+# paper by more than 5%, for the smaller models: the paper counts the 1,000-class dense layer,
+# 1,280 × 1,000 + 1,000 = 1.28M weights in B0 (24% of its 5.3M) and 2.56M in B7 (4%). Two smaller
+# differences to know: Keras counts the batch-norm statistics and the input normalisation's mean
+# and variance (not trainable, 0.8% of B0), and the FLOPs here leave out batch norm, activations,
+# SE multiplications and additions (1-2% more operations). FLOPs differences stay under 5% (B4 is
+# the largest: the paper's "4.2B" for 4.39B).
+
+# %% [markdown]
+# ## 4. Accuracy against size: the published figures
+#
+# The reason for all this: the accuracy the paper and Keras publish for the ImageNet weights,
+# against parameters and against FLOPs (logarithmic axes).
+
+# %%
+def log_axis(axis, ticks):
+    """A logarithmic axis labelled with plain numbers (5, 10, 20 rather than 5x10^0)."""
+    axis.axes.set(**{f"{axis.axis_name}scale": "log"})
+    axis.set_ticks(ticks, [f"{t:g}" for t in ticks])
+    axis.set_minor_formatter(NullFormatter())
+
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
+for ax, column, label in ((axes[0], "params_M", "parameters (millions)"),
+                          (axes[1], "FLOPs_B", "FLOPs (billions of multiply-adds)")):
+    ax.plot(arch.PAPER[column], arch.PAPER["top1"], "-o", color="tab:green", markersize=9)
+    for name, row in arch.PAPER.iterrows():
+        ax.annotate(name, (row[column], row["top1"]), xytext=(8, -14), textcoords="offset points")
+    log_axis(ax.xaxis, [5, 10, 20, 50] if column == "params_M" else [0.5, 1, 2, 5, 10, 20, 50])
+    ax.set(xlabel=label, ylim=(76.5, 85))
+axes[0].set_ylabel("ImageNet top-1 accuracy (%)")
+fig.suptitle("EfficientNet B0-B7: published ImageNet top-1 against size");
+
+# %% [markdown]
+# Each step costs about twice the FLOPs of the one before and gains less: B1 adds 2 points over
+# B0, B7 adds 0.3 over B6 for twice the compute. For transfer learning on a small dataset, B0 to
+# B3 are where the value is.
+
+# %% [markdown]
+# ## 5. MBConv from scratch
+#
+# Here is the block, as it lives in `effnet_helpers/architecture.py` (tested there). Five steps:
+# expand, depthwise, squeeze-and-excitation, project, and the residual connection when the block
+# keeps its shape. The `mistake` lines are for section 7; ignore them for now.
+
+# %%
+print(inspect.getsource(arch.mbconv_block))
+
+# %% [markdown]
+# Things to notice:
+#
+# - **Squeeze-and-excitation** comes *before* the projection, on the wide expanded features. Its
+#   bottleneck is a quarter of the block's **input** channels (not of the expanded ones).
+# - The projection has **no activation**: a narrow layer loses information through a ReLU or
+#   swish (MobileNetV2's "linear bottleneck").
+# - The **residual** is added only when the stride is 1 and the channels in equal the channels
+#   out; otherwise the shapes differ and there is nothing to add to.
+# - Convolutions have no bias: the batch norm that follows has its own.
+#
+# The two helpers it calls:
+
+# %%
+print(inspect.getsource(arch.conv_bn))
+print(inspect.getsource(arch.squeeze_excite))
+
+# %% [markdown]
+# **Stochastic depth** randomly skips whole blocks during training: for each image, the residual
+# branch is kept with a **survival probability** p and dropped otherwise, so the block passes its
+# input through. Kept branches are divided by p, so inference (where nothing is dropped) sees the
+# same expected values. It has no weights, so it cannot change the parameter count:
+
+# %%
+print(inspect.getsource(arch.StochasticDepth.call))
+
+# %% [markdown]
+# ## 6. A B0 assembled from it, and the proof
+#
+# The whole network is the block table in a loop: the stem, every block of every stage with its
+# scaled channels and repeats, the top convolution and the classifier. The drop rate of stochastic
+# depth grows linearly with the block's position, from 0 to 0.2 (survival 1 to 0.8).
+
+# %%
+print(inspect.getsource(arch.efficientnet))
+
+# %% [markdown]
+# Ours and Keras' side by side. **Proof 1**, parameters and shapes: the same count, with the
+# classifier and without, and the same output shape and parameters after every stage.
+
+# %%
+paper = arch.PAPER.loc[FROM_SCRATCH]
+size = int(paper.resolution)
+ours = arch.efficientnet(paper.width, paper.depth, size, dropout=paper.dropout)
+theirs = getattr(keras.applications, f"EfficientNet{FROM_SCRATCH}")(weights=None)
+ours_headless = arch.efficientnet(paper.width, paper.depth, size, include_top=False)
+theirs_headless = getattr(keras.applications, f"EfficientNet{FROM_SCRATCH}")(
+    weights=None, include_top=False)
+print(f"{FROM_SCRATCH} with classifier: ours {arch.count_params(ours):,}, "
+      f"keras {arch.count_params(theirs):,}")
+print(f"{FROM_SCRATCH} headless:        ours {arch.count_params(ours_headless):,}, "
+      f"keras {arch.count_params(theirs_headless):,}")
+
+# %%
+stages = arch.compare_stages(ours, theirs)
+print(f"layers: ours {len(ours.layers)}, keras {len(theirs.layers)}")
+stages
+
+# %% [markdown]
+# Keras has more layers than ours: it pads stride-2 convolutions with explicit `ZeroPadding2D`
+# layers, so that the padding does not depend on the backend, and reshapes the SE vector with a
+# `Reshape` layer. Padding and reshaping have no weights, and TensorFlow's "same" padding pads the
+# same way, so the shapes (and, below, the numbers) agree. **Proof 2**, the computation: copy Keras' (random) weights into ours, tensor by tensor,
+# and classify the same images with both.
+
+# %%
+copied = arch.copy_weights(theirs, ours)
+images = np.random.default_rng(0).uniform(0, 255, (CHECK_IMAGES, size, size, 3)).astype("float32")
+ours_out = ours(images, training=False).numpy()
+theirs_out = theirs(images, training=False).numpy()
+difference = np.abs(ours_out - theirs_out).max()
+print(f"{copied} weight tensors copied; largest output difference {difference:.1e}")
+print("same predicted classes:", (ours_out.argmax(1) == theirs_out.argmax(1)).all())
+
+# %% [markdown]
+# Same weights in, same probabilities out: the from-scratch network computes what Keras' computes.
+# One caveat before you load ImageNet weights into it: with `weights="imagenet"` Keras inserts one
+# more layer without weights after the normalisation (a rescaling by 1/√std that reproduces the
+# original TensorFlow code's preprocessing); a from-scratch copy needs it too.
+
+# %% [markdown]
+# ## 7. Common mistakes in hand-written EfficientNets
+#
+# Each is one line away from the right code, and each is a value of `mistake=` in the builder.
+
+# %%
+pd.Series(arch.MISTAKES, name="what goes wrong").to_frame()
+
+# %% [markdown]
+# **Squeeze-and-excitation in the wrong place, or the wrong size.** Both build and train without
+# an error; only the parameter count gives them away. After the projection, SE re-weights 16 to 320
+# channels instead of 32 to 1,152: fewer parameters. Sized on the expanded channels, the
+# bottleneck is 6 times wider: many more.
+
+# %%
+keras_b0 = theirs if FROM_SCRATCH == "B0" else keras.applications.EfficientNetB0(weights=None)
+b0 = {mistake: arch.efficientnet(mistake=mistake)
+      for mistake in (None, "se_after_projection", "se_ratio_of_expanded")}
+mistake_rows = []
+for mistake, model in b0.items():
+    shapes = arch.compare_stages(model, keras_b0)
+    mistake_rows.append({"B0 built with": mistake or "no mistake",
+                         "params": arch.count_params(model),
+                         "vs keras": arch.count_params(model) - arch.count_params(keras_b0),
+                         "same shapes": (shapes["keras output"] == shapes["ours output"]).all()})
+pd.DataFrame(mistake_rows)
+
+# %% [markdown]
+# **A drop rate where a survival probability was meant.** The paper and the reference code speak
+# of survival probability (0.8); Keras' `drop_connect_rate` is a drop rate (0.2). Mix them up and
+# the parameters and shapes stay the same, but training drops most residual branches instead of a
+# few, and rescales the survivors by up to 40x:
+
+# %%
+wrong = arch.efficientnet(mistake="drop_as_survival", include_top=False)
+survival = pd.DataFrame({"right": arch.survival_probabilities(b0[None]),
+                         "mistaken": arch.survival_probabilities(wrong)})
+ax = survival.plot.bar(figsize=(12, 4.5), color=["tab:green", "tab:red"], rot=0)
+ax.set(title="Stochastic depth: survival probability of each residual block of B0",
+       xlabel="block", ylabel="probability the branch is kept")
+ax.legend(loc="center right");
+
+# %% [markdown]
+# What that does in training, measured on 10,000 samples of one layer (in inference, nothing is
+# ever dropped):
+
+# %%
+ones = np.ones((10_000, 1, 1, 1), "float32")
+for label, p in (("right", survival["right"].min()), ("mistaken", survival["mistaken"].max())):
+    kept = arch.StochasticDepth(p, seed=0)(ones, training=True).numpy().ravel()
+    print(f"{label:9s} survival {p:.4f}: {np.mean(kept == 0):.1%} of branches dropped, "
+          f"survivors x{kept.max():.2f}")
+
+# %% [markdown]
+# **No residual condition.** Adding the skip connection in every block fails at the very first
+# block (32 channels in, 16 out), so this mistake at least announces itself. A subtler version
+# checks only the channels and not the stride: in B0 every stride-2 block also changes the
+# channels, so it goes unnoticed until a different block table has a stride-2 block that keeps
+# them.
+
+# %%
+try:
+    arch.efficientnet(mistake="no_residual_condition")
+except ValueError as error:
+    print("ValueError:", str(error).splitlines()[0])
+
+# %% [markdown]
+# ## 8. One dimension or all three
+#
+# Give B0 the same extra FLOPs budget (the 1.92^φ of compound step φ) and spend it on depth alone
+# (d = 1.92^φ), width alone (w = 1.92^(φ/2)), resolution alone (r = 1.92^(φ/2)), or on all three
+# the compound way. The costs come from `arch.analytic_cost`, which sums the layers of the block
+# table without building a model (tests check it equals the counts over built models exactly).
+
+# %%
+print(inspect.getsource(arch.scaling_strategies))
+comparison = arch.scaling_comparison(PHIS)
+comparison[comparison["phi"] == max(PHIS)].round(2)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 5.5))
+for strategy, group in comparison.groupby("strategy", sort=False):
+    axes[0].plot(group["phi"], group["FLOPs_B"], "-o", label=strategy)
+    axes[1].plot(group["FLOPs_B"], group["params_M"], "-o", label=strategy)
+axes[1].plot(built["FLOPs_B"], built["params_M"], "k*", markersize=14, label="B0-B7 (Keras)")
+axes[0].set(xlabel="phi", ylabel="FLOPs (billions)", title="Same FLOPs budget...")
+axes[1].set(xlabel="FLOPs (billions)", ylabel="parameters (millions)",
+            title="...spent on different parameters")
+for axis in (axes[0].yaxis, axes[1].xaxis):
+    log_axis(axis, [0.5, 1, 2, 5, 10, 20, 50])
+log_axis(axes[1].yaxis, [5, 10, 20, 50, 100, 200, 500])
+axes[0].legend()
+axes[1].legend();
+
+# %% [markdown]
+# At the same FLOPs, the strategies build very different networks. **Resolution alone** adds no
+# parameter at all (the same filters slide over more pixels); **depth alone** or **width alone**
+# turn the budget into many more parameters (at φ = 7, 5 to 7 times compound's) and into very
+# deep or very wide, shallow networks. Compound scaling sits in between, and the real B1-B7 (stars)
+# sit on its curve. The paper's experiments show why that matters: scaling any single dimension
+# gains accuracy at first, then the gains quickly saturate after about 80% top-1 (its Figure 3),
+# while scaling width with more depth and resolution gains more at the same FLOPs (its Figure 4):
+# bigger images need more layers to see them whole and more channels to carry their detail.
+
+# %% [markdown]
+# ## Check yourself
+#
+# Parameter counts, stage shapes and costs; none of it depends on random numbers.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(FROM_SCRATCH, "params ours/keras:", arch.count_params(ours), arch.count_params(theirs),
+      "headless:", arch.count_params(ours_headless), arch.count_params(theirs_headless))
+print("stages all equal:", bool(stages["same"].all()), list(stages["ours output"][1:-1]))
+print("outputs equal:", bool(np.allclose(ours_out, theirs_out, atol=1e-5)))
+print("B0-B7 params:", [int(round(p * 1e6)) for p in built["params_M"]])
+print("B0-B7 MFLOPs:", [int(round(f * 1e3)) for f in built["FLOPs_B"]])
+print("blocks:", list(scaling["blocks"]), "over 5%:", list(diffs.columns[(diffs.abs() > 5).any()]))
+print("mistakes (params):", [row["params"] for row in mistake_rows])
+
+# %% [markdown]
+# ## What's next
+#
+# Nothing was written to disk: this notebook's results are its tables and plots. The code you
+# read lives in `effnet_helpers/architecture.py`, and `tests/test_architecture.py` holds the
+# proofs as tests. Try `FROM_SCRATCH = "B3"` in the parameters cell to check a scaled model the
+# same way. Then go back to [notebook 03](03_transfer_training.ipynb) and pick a model size
+# (`MODEL`) with the table of section 3 in mind: parameters decide memory, FLOPs decide speed.
