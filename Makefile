@@ -36,8 +36,11 @@ sync: venv
 reference: venv
 	$(BIN)/python -m effnet_helpers.workbook --update-reference
 
+# make bench BENCH=NAME runs benchmarks/bench_NAME.py: convert (default), pipeline, head,
+# inference, latency or train_speed; figures and commands in benchmarks/RESULTS.md.
+BENCH ?= convert
 bench: venv
-	$(BIN)/python benchmarks/bench_convert.py
+	$(BIN)/python benchmarks/bench_$(BENCH).py
 
 clean:
 	rm -rf $(OUT)

@@ -259,17 +259,63 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
             done = last
             continue
         with runtime.strategy.scope():
-            if done < first or not getattr(model, "optimizer", None):  # a fresh phase
+            # the head phase trains the classifier with its frozen backbone in inference mode
+            fitted = frozen_backbone_model(model) if phase == "head" else model
+            if done < first or not getattr(fitted, "optimizer", None):  # a fresh phase
                 models.set_trainable(model, phase, config.unfreeze_from)
-                _compile(model, config, phase, global_batch, steps_per_epoch)
-        model.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
-                  steps_per_epoch=steps_per_epoch, class_weight=class_weight, verbose=verbose,
-                  shuffle=False,  # the tf.data pipeline shuffles
-                  callbacks=callbacks + [_epoch_end_callback(model_dir, phase, rows,
-                                                                 keep_checkpoints)])
+                _compile(fitted, config, phase, global_batch, steps_per_epoch)
+                _continue_schedule(fitted, (done - first + 1) * steps_per_epoch)
+        fitted.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
+                   steps_per_epoch=steps_per_epoch, class_weight=class_weight, verbose=verbose,
+                   shuffle=False,  # the tf.data pipeline shuffles
+                   callbacks=callbacks + [_epoch_end_callback(
+                       model_dir, phase, rows, keep_checkpoints,
+                       model if fitted is not model else None)])
         done = last
     model.save(storage.join(model_dir, MODEL_FILE))
     return model
+
+
+def frozen_backbone_model(model):
+    """The classifier with its backbone always run in inference mode, sharing every layer with
+    MODEL: what the head phase trains. A frozen backbone then computes exactly the features it
+    computes for evaluation (batch norm on its moving averages, and the blocks' stochastic depth
+    off), so the head phase learns the same whether the features are cached or not.
+
+    keras.io writes this as `base_model(x, training=False)`, but Keras 3 passes fit's
+    `training=True` down through a functional model even where a call was recorded with
+    `training=False` (checked with Keras 3.15): frozen batch norm stays in inference mode anyway,
+    stochastic depth does not. A small layer that calls the backbone itself with training=False
+    holds whatever the caller passes."""
+    import keras
+
+    class InferenceMode(keras.layers.Layer):
+        """Calls the wrapped layer with training=False, whatever the caller's training flag."""
+
+        def __init__(self, inner, **kwargs):
+            super().__init__(name=f"{inner.name}_inference_mode", **kwargs)
+            self.inner = inner
+
+        def call(self, inputs):
+            return self.inner(inputs, training=False)
+
+        def get_config(self):  # for TensorBoard's graph; the classifier itself is what is saved
+            return {**super().get_config(),
+                    "inner": keras.saving.serialize_keras_object(self.inner)}
+
+    features = InferenceMode(models.backbone_of(model))(model.input)
+    for name in models.HEAD_NAMES:
+        if any(layer.name == name for layer in model.layers):
+            features = model.get_layer(name)(features)
+    return keras.Model(model.input, features, name="head_phase")
+
+
+def _continue_schedule(model, steps_done: int) -> None:
+    """Resuming inside a phase whose optimizer state was not saved (the head phase checkpoints
+    the classifier, not the head-phase model): start the learning-rate schedule where it was."""
+    if steps_done > 0:
+        model.optimizer.build(model.trainable_variables)
+        model.optimizer.iterations.assign(steps_done)
 
 
 def backbone_features(model, records_dir, split: str, config: TrainConfig, global_batch: int,
@@ -308,6 +354,7 @@ def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, 
                                  model.get_layer(models.HEAD_NAMES[2])], name="head")
         steps = max(1, len(x) // global_batch)
         _compile(head, config, "head", global_batch, steps)
+        _continue_schedule(head, done * steps)
     if verbose:
         print(f"Head phase on cached features: {len(x):,} training and {len(val[0]):,} "
               f"validation images through the backbone once ({time.time() - started:.0f} s).")

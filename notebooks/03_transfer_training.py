@@ -171,6 +171,19 @@ print(f"head:     {model.count_params() - backbone.count_params():,} parameters"
 # %%
 print(inspect.getsource(models.set_trainable))
 
+# %% [markdown]
+# Freezing fixes the weights, but a layer may still behave differently while training: the
+# blocks' **stochastic depth** (dropout of whole residual branches) stays on when Keras trains.
+# So the head phase runs the frozen backbone in **inference mode**: it then computes for training
+# exactly the features evaluation sees. keras.io writes this `base_model(x, training=False)`, but
+# in Keras 3 `fit` overrides that flag inside a functional model, so the backbone is wrapped in a
+# small layer that always passes `training=False`. Because the features no longer change from
+# epoch to epoch, `training.train` computes them once and reuses them every head epoch when no
+# augmentation is on (about 40x faster per epoch).
+
+# %%
+print(inspect.getsource(training.frozen_backbone_model))
+
 # %%
 def trainable_share(model):
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from effnet_helpers import records, settings, training
@@ -169,3 +170,27 @@ def test_records_of_the_reference_converter_train_as_they_are(sample_records, tm
                    verbose=0)
     saved = training.saved_config(tmp_path / "model")
     assert saved["classes"] == records.record_classes(sample_records)
+
+
+def test_the_head_phase_sees_the_frozen_backbone_in_inference_mode(trained_model_dir, tf):
+    """Frozen is not enough: the blocks' stochastic depth still drops branches when Keras
+    trains. The head-phase model computes, while training, the features evaluation sees (so the
+    cached-feature head phase learns the same); and a resumed phase continues its schedule."""
+    from effnet_helpers import models
+    model, _, _ = training.load_trained(trained_model_dir)
+    model.get_layer(models.HEAD_NAMES[1]).rate = 0.0  # leave only the backbone's randomness
+    models.set_trainable(model, "head")
+    fitted = training.frozen_backbone_model(model)
+    assert {w.path for w in fitted.trainable_weights} == {w.path for w in model.trainable_weights}
+    images = tf.random.uniform([8, 32, 32, 3], 0, 255, seed=1)
+    reference = model(images, training=False).numpy()
+    np.testing.assert_allclose(fitted(images, training=True).numpy(), reference, atol=1e-5)
+    # the plain classifier in training mode drops residual branches of the frozen backbone
+    assert max(np.abs(model(images, training=True).numpy() - reference).max()
+               for _ in range(3)) > 0.05
+    config = tiny_config()
+    training._compile(fitted, config, "head", 32, steps_per_epoch=10)
+    training._continue_schedule(fitted, 25)
+    assert int(fitted.optimizer.iterations.numpy()) == 25
+    schedule = fitted.optimizer._learning_rate
+    assert float(fitted.optimizer.learning_rate.numpy()) == pytest.approx(float(schedule(25)))
