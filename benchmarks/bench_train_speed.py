@@ -52,9 +52,7 @@ def main(argv=None) -> int:
     size = args.image_size
     images = tf.random.uniform([batch, size, size, 3], 0, 255, seed=0)
     labels = tf.one_hot(tf.random.uniform([batch], 0, 10, tf.int32, seed=1), 10)
-    data = tf.data.Dataset.from_tensors((images, labels)).cache().repeat()
-    data = session.strategy.experimental_distribute_dataset(data) \
-        if session.replicas > 1 else data
+    data = tf.data.Dataset.from_tensors((images, labels)).cache().repeat()  # Keras distributes it
     with session.strategy.scope():
         model = models.build_model("B0", 10, size, weights=None)
         models.set_trainable(model, "full")
@@ -64,10 +62,9 @@ def main(argv=None) -> int:
     print(f"{session.kind}, {session.replicas} replica(s), {session.precision}; B0 at {size}, "
           f"global batch {batch}, XLA {args.xla}; TensorFlow {tf.__version__}, Keras "
           f"{keras.__version__}; {machine_text()}")
-    iterator = iter(data)
-    model.fit(iterator, steps_per_epoch=args.warmup, epochs=1, verbose=0)
+    model.fit(data, steps_per_epoch=args.warmup, epochs=1, verbose=0, shuffle=False)
     started = time.perf_counter()
-    model.fit(iterator, steps_per_epoch=args.steps, epochs=1, verbose=0)
+    model.fit(data, steps_per_epoch=args.steps, epochs=1, verbose=0, shuffle=False)
     seconds = time.perf_counter() - started
     rate = args.steps * batch / seconds
     print(f"\ntraining: {rate:,.0f} images/s ({seconds / args.steps * 1e3:.1f} ms per step of "
