@@ -178,13 +178,6 @@ class _Mistakes:
         del self.items[self.n:]
 
 
-def _split_total(records_dir, split: str) -> int | None:
-    try:
-        return int(pipeline.class_counts(records_dir, split).sum())
-    except Exception:  # records of the reference converter have no manifest: count as we go
-        return None
-
-
 def predict_records(model, records_dir, image_size: int, resize_method: str, split="validation",
                     class_mapping=None, batch_size: int = DEFAULT_BATCH_SIZE,
                     mistakes: int = DEFAULT_MISTAKES, progress: bool = True):
@@ -198,7 +191,7 @@ def predict_records(model, records_dir, image_size: int, resize_method: str, spl
                                  resize_method=resize_method, class_mapping=class_mapping)
     names = pipeline.record_filenames(records_dir, split)
     probabilities, labels, worst, seen = [], [], _Mistakes(mistakes), 0
-    with tqdm(total=_split_total(records_dir, split), unit="image", desc="Evaluating",
+    with tqdm(total=pipeline.known_total(records_dir, split), unit="image", desc="Evaluating",
               disable=not progress) as bar:
         for images, onehot in data:
             out = inference.predict_batch(model, images, batch_size)
@@ -343,7 +336,7 @@ def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all"
     from tqdm.auto import tqdm
 
     from . import inference, models, training
-    predictor = inference.load_predictor(model_dir)
+    predictor = inference.load_predictor(model_dir, load_model=False)  # each checkpoint's instead
     phases = {row["epoch"]: row.get("phase", "") for row in training.read_history(model_dir)}
     rows = []
     chosen = checkpoint_paths(model_dir, which)

@@ -360,10 +360,7 @@ def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int 
     if list(data.class_names) != list(classes):
         raise ExportError(f"The records in {records_dir} have the classes {data.class_names}, "
                           f"the model {classes}: compare on the records it was trained with.")
-    try:
-        total = int(pipeline.class_counts(records_dir, "validation", mapping).sum())
-    except Exception:  # records without a manifest: counted as they are read
-        total = None
+    total = pipeline.known_total(records_dir, "validation")
     truth, keras_top, tflite_top = [], [], {q: [] for q in formats}
     with tqdm(total=total, unit="image", desc="Comparing exports", disable=not progress) as bar:
         for images, onehot in data:

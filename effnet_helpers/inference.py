@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import images, layout, pipeline, storage
+from . import images, layout, pipeline, settings, storage
 from .images import tensorflow
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif",
@@ -193,14 +193,20 @@ class Predictor:
         return table
 
 
-def load_predictor(model_dir) -> Predictor:
-    """The model of a model directory (notebook 03's output) ready to predict."""
+def load_predictor(model_dir, load_model: bool = True) -> Predictor:
+    """The model of a model directory (notebook 03's output) ready to predict. load_model=False
+    checks the directory and reads its classes and configuration only (model None), for callers
+    that bring their own model, such as the evaluation of checkpoints."""
     from . import training
     if not storage.exists(storage.join(model_dir, training.MODEL_FILE)):
         raise InferenceError(f"{model_dir} holds no trained model ({training.MODEL_FILE}): give "
                              "the model directory that training wrote (notebook 03 or "
                              "`effnet train RECORDS_DIR MODEL_DIR`).")
-    model, classes, config = training.load_trained(model_dir)
+    if load_model:
+        model, classes, config = training.load_trained(model_dir)
+    else:
+        model, config = None, training.saved_config(model_dir)
+        classes = layout.read_label_map(storage.join(model_dir, settings.LABEL_MAP_FILE))
     if config is None:
         raise InferenceError(f"{model_dir} has {training.MODEL_FILE} but no "
                              f"{training.CONFIG_FILE}: it was not written by this workbook's "

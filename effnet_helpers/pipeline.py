@@ -476,7 +476,7 @@ def make_dataset(records_dir, split: str = "train", image_size: int = 224, batch
             return dataset
         return dataset.cache("" if cache is True else str(cache) + suffix)
 
-    total = _known_total(records_dir, split, include_validation)
+    total = known_total(records_dir, split, include_validation)
     if balance == "sampling":
         counts = class_counts(records_dir, split, class_mapping, include_validation)
         present = [c for c in range(len(merged)) if counts[c] > 0]
@@ -546,8 +546,9 @@ def record_filenames(records_dir, split: str = "validation") -> list[str]:
     return [name.decode("utf-8") for name in names.as_numpy_iterator()]
 
 
-def _known_total(records_dir, split: str, include_validation: bool) -> int | None:
-    """Images in the split when known without reading the records (the manifest), else None."""
+def known_total(records_dir, split: str, include_validation: bool = False) -> int | None:
+    """Images in the split when known without reading the records (the manifest), else None
+    (records of the tensorflow/tpu converter: progress bars then count as they go)."""
     if not storage.exists(storage.join(records_dir, settings.MANIFEST_FILE)):
         return None
     return int(class_counts(records_dir, split, None, include_validation).sum())
