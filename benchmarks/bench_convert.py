@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _data import count_files, field, read_all  # noqa: E402
 from _cpu import machine_busy_seconds, own_cpu_seconds, wait_for_quiet  # noqa: E402
 
 GENERATOR_VERSION = 1
@@ -62,21 +63,11 @@ SEED = 20240601
 
 # --- the dataset ------------------------------------------------------------------------------
 
-def _field(rng, height: int, width: int, cells: tuple[int, int], channels: int) -> np.ndarray:
-    """A smooth random field: normal noise on a coarse grid, upscaled bicubically."""
-    small = rng.normal(0, 1, (cells[0], cells[1], channels)).astype(np.float32)
-    out = np.empty((height, width, channels), np.float32)
-    for c in range(channels):
-        out[..., c] = np.asarray(Image.fromarray(small[..., c], "F").resize(
-            (width, height), Image.Resampling.BICUBIC))
-    return out
-
-
 def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT) -> bytes:
     """JPEG bytes of one photo-like synthetic image, fully determined by `seed`."""
     rng = np.random.default_rng(seed)
     # Background: a smooth colour gradient (sky, ground, a wall).
-    img = 128 + 60 * _field(rng, height, width, (3, 4), 3) + rng.uniform(-40, 40, 3)
+    img = 128 + 60 * field(rng, height, width, (3, 4), 3) + rng.uniform(-40, 40, 3)
     canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
     # Objects: ellipses, polygons and a few lines (stems, branches).
@@ -95,9 +86,9 @@ def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT) -> bytes:
             draw.line([(x0, y0), (x0 + sx, y0 + sy)], fill=colour, width=int(rng.integers(2, 8)))
     canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(0.8, 2.0)))  # out-of-focus edges
     pixels = np.asarray(canvas, dtype=np.float32)
-    pixels *= 1 + 0.25 * _field(rng, height, width, (2, 3), 1)               # lighting
-    pixels += rng.uniform(5, 18) * _field(rng, height, width, (height // 5, width // 5), 1)
-    pixels += rng.uniform(2, 8) * _field(rng, height, width, (height // 2, width // 2), 1)
+    pixels *= 1 + 0.25 * field(rng, height, width, (2, 3), 1)               # lighting
+    pixels += rng.uniform(5, 18) * field(rng, height, width, (height // 5, width // 5), 1)
+    pixels += rng.uniform(2, 8) * field(rng, height, width, (height // 2, width // 2), 1)
     pixels += rng.normal(0, 2.0, pixels.shape).astype(np.float32)            # sensor noise
     buffer = io.BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
@@ -130,15 +121,13 @@ def _write_one(job) -> int:
     return len(data)
 
 
-def count_images(data_dir: Path) -> int:
-    return sum(len(files) for _, _, files in os.walk(data_dir)) if data_dir.is_dir() else 0
 
 
 def ensure_dataset(workdir: Path, images: int, classes: int) -> tuple[Path, dict]:
     """Generate the dataset unless it is already there with the right number of files."""
     data_dir = workdir / f"photos-v{GENERATOR_VERSION}-{images}-{classes}"
     info_file = workdir / f"photos-v{GENERATOR_VERSION}-{images}-{classes}.json"
-    if count_images(data_dir) == images and info_file.exists():
+    if count_files(data_dir) == images and info_file.exists():
         info = json.loads(info_file.read_text())
         print(f"Dataset: {data_dir} (cached, {images:,} images)")
         return data_dir, info
@@ -174,7 +163,7 @@ def half_dataset(workdir: Path, data_dir: Path) -> tuple[Path, int]:
         for cls in sorted(os.listdir(data_dir / split)):
             names = sorted(os.listdir(data_dir / split / cls))
             wanted += [f"{split}/{cls}/{n}" for n in names[: len(names) // 2]]
-    if count_images(half) != len(wanted):
+    if count_files(half) != len(wanted):
         shutil.rmtree(half, ignore_errors=True)
         for relpath in wanted:
             (half / relpath).parent.mkdir(parents=True, exist_ok=True)
@@ -230,10 +219,10 @@ def converter(data_dir: Path, output_dir: Path, workers: int | None) -> dict:
 
 # --- memory -----------------------------------------------------------------------------------
 
-def _status_kb(field: str) -> int:
+def _status_kb(key: str) -> int:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith(field + ":"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     return 0
 
@@ -279,21 +268,10 @@ def measure_memory(data_dir: Path, output_dir: Path) -> dict:
 
 # --- main ---------------------------------------------------------------------------------------
 
-def _read_all(data_dir: Path) -> int:
-    """Read every file once: this VM's kernel drops idle page cache within seconds (kdamond), so
-    each timed run starts with the dataset in memory, the same for both sides."""
-    total = 0
-    for dirpath, _, names in os.walk(data_dir):
-        for name in names:
-            with open(os.path.join(dirpath, name), "rb") as f:
-                total += len(f.read())
-    return total
-
-
 def timed_run(run, data_dir: Path, out: Path, quiet_wait: float) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     wait_for_quiet(quiet_wait)
-    _read_all(data_dir)
+    read_all(data_dir)
     busy0, cpu0, started = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
     result = run(out)
     seconds = time.perf_counter() - started

@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _data import count_files, field, read_all  # noqa: E402
 from _cpu import machine_busy_seconds, machine_text, own_cpu_seconds, wait_for_quiet  # noqa: E402,E501
 
 GENERATOR_VERSION = 1
@@ -68,20 +69,10 @@ STEADY_SKIP = 8           # steady state: batches taken untimed before timing
 
 # --- the photos -------------------------------------------------------------------------------
 
-def _field(rng, height: int, width: int, cells: tuple[int, int], channels: int) -> np.ndarray:
-    """A smooth random field: normal noise on a coarse grid, upscaled bicubically."""
-    small = rng.normal(0, 1, (cells[0], cells[1], channels)).astype(np.float32)
-    out = np.empty((height, width, channels), np.float32)
-    for c in range(channels):
-        out[..., c] = np.asarray(Image.fromarray(small[..., c], "F").resize(
-            (width, height), Image.Resampling.BICUBIC))
-    return out
-
-
 def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT) -> bytes:
     """JPEG bytes of one photo-like synthetic image, fully determined by `seed`."""
     rng = np.random.default_rng(seed)
-    img = 128 + 60 * _field(rng, height, width, (3, 4), 3) + rng.uniform(-40, 40, 3)
+    img = 128 + 60 * field(rng, height, width, (3, 4), 3) + rng.uniform(-40, 40, 3)
     canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
     for _ in range(int(rng.integers(6, 12))):
@@ -98,13 +89,13 @@ def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT) -> bytes:
             draw.line([(x0, y0), (x0 + sx, y0 + sy)], fill=colour, width=int(rng.integers(4, 20)))
     canvas = canvas.filter(ImageFilter.GaussianBlur(rng.uniform(1.5, 4.0)))  # out of focus
     pixels = np.asarray(canvas, dtype=np.float32)
-    light = _field(rng, height, width, (2, 3), 1)                               # lighting
+    light = field(rng, height, width, (2, 3), 1)                               # lighting
     light *= 0.25
     light += 1
     pixels *= light
-    texture = _field(rng, height, width, (height // 6, width // 6), 1)          # texture
+    texture = field(rng, height, width, (height // 6, width // 6), 1)          # texture
     texture *= rng.uniform(6, 16)
-    fine = _field(rng, height, width, (height // 2, width // 2), 1)
+    fine = field(rng, height, width, (height // 2, width // 2), 1)
     fine *= rng.uniform(3, 8)
     texture += fine
     pixels += texture
@@ -126,8 +117,6 @@ def _write_one(job) -> int:
     return len(data)
 
 
-def count_files(folder: Path) -> int:
-    return sum(len(files) for _, _, files in os.walk(folder)) if folder.is_dir() else 0
 
 
 def ensure_photos(workdir: Path, images: int, classes: int) -> tuple[Path, dict]:
@@ -215,15 +204,6 @@ def epoch(dataset) -> int:
 
 
 # --- timing (the conversion benchmark's rules) --------------------------------------------------
-
-def read_all(folder: Path) -> None:
-    """Read every file once, so each timed run starts from the page cache."""
-    for dirpath, _, names in os.walk(folder):
-        for name in names:
-            with open(os.path.join(dirpath, name), "rb") as f:
-                while f.read(1 << 22):
-                    pass
-
 
 def timed_run(dataset, files: Path, quiet_wait: float, min_seconds: float,
               steady: bool = False) -> dict:
