@@ -136,12 +136,16 @@ def scaling_table() -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("model")
 
 
-def _blocks(width: float, depth: float, stages=B0_STAGES):
-    """Every block of a scaled network as (stage index, block index, arguments), in order."""
+def _blocks(width: float, depth: float, stages=B0_STAGES, fix_stem_head: bool = False):
+    """Every block of a scaled network as (stage index, block index, arguments), in order.
+    `fix_stem_head` (EfficientNet-Lite): the first and last stages keep their block counts."""
     for i, stage in enumerate(stages):
         filters_in = round_filters(stage.filters_in, width)
         filters_out = round_filters(stage.filters_out, width)
-        for j in range(round_repeats(stage.repeats, depth)):
+        if fix_stem_head and i == 0:
+            filters_in = STEM_FILTERS  # the stem is not widened, so neither is what it feeds
+        fixed = fix_stem_head and i in (0, len(stages) - 1)
+        for j in range(stage.repeats if fixed else round_repeats(stage.repeats, depth)):
             yield i, j, dict(filters_in=filters_in if j == 0 else filters_out,
                              filters_out=filters_out, kernel_size=stage.kernel,
                              strides=stage.strides if j == 0 else 1,
@@ -316,22 +320,23 @@ def squeeze_excite(x, squeezed, name):
 
 
 def mbconv_block(inputs, filters_in, filters_out, kernel_size, strides, expand_ratio,
-                 se_ratio=0.25, survival_prob=1.0, name="", mistake=None):
+                 se_ratio=0.25, survival_prob=1.0, name="", mistake=None, activation="swish"):
     """MBConv: expand (1x1) -> depthwise (k x k) -> squeeze-and-excitation -> project (1x1),
-    with a skip connection (and stochastic depth) when the block keeps the shape."""
+    with a skip connection (and stochastic depth) when the block keeps the shape.
+    `se_ratio=0` leaves squeeze-and-excitation out (EfficientNet-Lite)."""
     expanded = filters_in * expand_ratio
     x = inputs
     if expand_ratio != 1:                                  # 1. expand: widen with a 1x1 conv
-        x = conv_bn(x, expanded, 1, name=f"{name}expand_")
+        x = conv_bn(x, expanded, 1, name=f"{name}expand_", activation=activation)
     x = keras.layers.DepthwiseConv2D(kernel_size, strides=strides, padding="same",  # 2. depthwise
                                      use_bias=False, depthwise_initializer=CONV_INIT,
                                      name=f"{name}dwconv")(x)
     x = keras.layers.BatchNormalization(name=f"{name}bn")(x)
-    x = keras.layers.Activation("swish", name=f"{name}activation")(x)
+    x = keras.layers.Activation(activation, name=f"{name}activation")(x)
     squeezed = max(1, int(filters_in * se_ratio))          # a quarter of the INPUT channels
     if mistake == "se_ratio_of_expanded":
         squeezed = max(1, int(expanded * se_ratio))
-    if mistake != "se_after_projection":
+    if se_ratio and mistake != "se_after_projection":
         x = squeeze_excite(x, squeezed, name)              # 3. SE on the expanded features
     x = conv_bn(x, filters_out, 1, name=f"{name}project_", activation=None)  # 4. project, linear
     if mistake == "se_after_projection":
@@ -346,33 +351,62 @@ def mbconv_block(inputs, filters_in, filters_out, kernel_size, strides, expand_r
 def efficientnet(width: float = 1.0, depth: float = 1.0, resolution: int = BASE_RESOLUTION,
                  dropout: float = 0.2, drop_connect_rate: float = DROP_CONNECT_RATE,
                  include_top: bool = True, classes: int = 1000, stages=B0_STAGES,
-                 mistake: str | None = None, name: str = "efficientnet_from_scratch"):
+                 mistake: str | None = None, name: str = "efficientnet_from_scratch",
+                 lite: bool = False):
     """An EfficientNet from the block table: B0 with the defaults, B1-B7 with the paper's width,
     depth and resolution. Takes 0-255 RGB images; its layers have Keras' names.
 
     Stochastic depth grows linearly with depth: block b of n drops its branch with probability
     drop_connect_rate * b / n (0 for the first block, nearly 0.2 for the last). `mistake` builds
-    one of the MISTAKES instead of the right network.
+    one of the MISTAKES instead of the right network. `lite=True` builds EfficientNet-Lite
+    instead (see `efficientnet_lite`).
     """
     if mistake is not None and mistake not in MISTAKES:
         raise ValueError(f"mistake must be None or one of {sorted(MISTAKES)}, not {mistake!r}")
+    activation = LITE_ACTIVATION if lite else "swish"
     inputs = keras.Input((resolution, resolution, 3), name="input_layer")
-    x = keras.layers.Rescaling(1 / 255, name="rescaling")(inputs)  # as keras.applications:
-    x = keras.layers.Normalization(name="normalization")(x)  # ImageNet statistics come with weights
-    x = conv_bn(x, round_filters(STEM_FILTERS, width), 3, strides=2, name="stem_")
-    blocks = list(_blocks(width, depth, stages))
+    if lite:  # the lite builder's MEAN_RGB 127 and STDDEV_RGB 128: pixels to about [-1, 1]
+        x = keras.layers.Rescaling(1 / LITE_STDDEV, offset=-LITE_MEAN / LITE_STDDEV,
+                                   name="rescaling")(inputs)
+    else:  # as keras.applications: ImageNet statistics come with the weights
+        x = keras.layers.Rescaling(1 / 255, name="rescaling")(inputs)
+        x = keras.layers.Normalization(name="normalization")(x)
+    stem = STEM_FILTERS if lite else round_filters(STEM_FILTERS, width)
+    x = conv_bn(x, stem, 3, strides=2, name="stem_", activation=activation)
+    blocks = list(_blocks(width, depth, LITE_STAGES if lite else stages, fix_stem_head=lite))
     for b, (i, j, args) in enumerate(blocks):
         drop_rate = drop_connect_rate * b / len(blocks)
         survival_prob = drop_rate if mistake == "drop_as_survival" else 1 - drop_rate
         x = mbconv_block(x, **args, survival_prob=survival_prob, mistake=mistake,
-                         name=f"block{i + 1}{chr(j + 97)}_")
-    x = conv_bn(x, round_filters(HEAD_FILTERS, width), 1, name="top_")
+                         name=f"block{i + 1}{chr(j + 97)}_", activation=activation)
+    top = HEAD_FILTERS if lite else round_filters(HEAD_FILTERS, width)
+    x = conv_bn(x, top, 1, name="top_", activation=activation)
     if include_top:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
         x = keras.layers.Dropout(dropout, name="top_dropout")(x)
         x = keras.layers.Dense(classes, activation="softmax", kernel_initializer=DENSE_INIT,
                                name="predictions")(x)
     return keras.Model(inputs, x, name=name)
+
+
+# EfficientNet-Lite (tensorflow/tpu, models/official/efficientnet/lite): B0's stage table for
+# phones and edge accelerators. What it changes, each for integer (int8) arithmetic:
+# no squeeze-and-excitation, ReLU6 for swish, the stem and head not widened (and the first and
+# last stages not deepened), inputs scaled as (x - 127) / 128.
+LITE_STAGES = tuple(Stage(s.kernel, s.repeats, s.filters_in, s.filters_out, s.expand_ratio,
+                          s.strides, se_ratio=0.0) for s in B0_STAGES)
+LITE_ACTIVATION = "relu6"
+LITE_MEAN, LITE_STDDEV = 127.0, 128.0
+
+
+def efficientnet_lite(width: float = 1.0, depth: float = 1.0, resolution: int = BASE_RESOLUTION,
+                      dropout: float = 0.2, include_top: bool = True, classes: int = 1000,
+                      name: str = "efficientnet_lite"):
+    """EfficientNet-Lite: Lite0 with the defaults; Lite1-4 with their width, depth, resolution
+    and dropout (`models.MODELS`). Same layer names as `efficientnet`, so freezing by block,
+    Grad-CAM and the stage tables work unchanged."""
+    return efficientnet(width, depth, resolution, dropout, include_top=include_top,
+                        classes=classes, name=name, lite=True)
 
 
 # --- comparing with keras.applications -------------------------------------------------------

@@ -22,6 +22,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _keep(text: str) -> int | None:
+    """--keep-checkpoints N (at least 1) or all (None)."""
+    return None if text.strip().lower() == "all" else _positive_int(text)
+
+
+def _model_name(text: str) -> str:
+    """--model: a model name the workbook knows, in its canonical spelling."""
+    from .models import canonical_name
+    try:
+        return canonical_name(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -117,10 +131,11 @@ def cmd_train(args) -> int:
         include_validation=args.include_validation, class_mapping=args.merge_classes,
         warm_start=args.warm_start, steps_per_execution=args.steps_per_execution,
         seed=args.seed)
-    runtime = connect(tpu=args.tpu)
+    runtime = connect(tpu=args.tpu, cpu_replicas=args.cpu_replicas, precision=args.precision,
+                      jit=args.jit)
     print(f"Training {config.model} at {config.image_size} px: {training.epochs_text(config)}.")
     training.train(args.records_dir, args.model_dir, config, overwrite=args.overwrite,
-                   runtime=runtime, verbose=2)
+                   runtime=runtime, keep_checkpoints=args.keep_checkpoints, verbose=2)
     print(f"Model, label map, config and history are in {args.model_dir}")
     return EXIT_OK
 
@@ -238,7 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "MODEL_DIR to resume after an interruption.")
     p.add_argument("records_dir", help="folder of train-/validation- shards (notebook 02)")
     p.add_argument("model_dir", help="folder for the model, checkpoints and logs (or gs://)")
-    p.add_argument("--model", default=defaults.model, help="B0..B7, V2B0..V2B3, V2S (default B0)")
+    p.add_argument("--model", default=defaults.model, type=_model_name,
+                   help="B0..B7, lite0..lite4 (also efficientnet-lite0), V2B0..V2B3, V2S "
+                        "(default B0)")
     p.add_argument("--image-size", type=_positive_int, help="default: the model's native size")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
                    help=f"per replica (default {defaults.batch_size})")
@@ -269,6 +286,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps per call on the device (more is faster on TPUs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tpu", help='a TPU name or grpc:// address ("local" on a TPU VM)')
+    p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+                   default="auto", help="number format: auto (default) is mixed_bfloat16 on a "
+                   "TPU, mixed_float16 on a GPU, float32 on the CPU")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                   help="XLA compilation on or off (default: on for one GPU, off for several "
+                   "GPUs and the CPU; TPUs always compile)")
+    p.add_argument("--cpu-replicas", type=_positive_int, default=1, metavar="N",
+                   help="split the CPU into N devices under MirroredStrategy, to try the "
+                   "multi-replica path of a TPU without one (default 1)")
+    p.add_argument("--keep-checkpoints", type=_keep, default=settings.KEEP_CHECKPOINTS,
+                   metavar="N|all", help="epoch checkpoints to keep besides the best one "
+                   f"(default {settings.KEEP_CHECKPOINTS}; all: every epoch's)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace a different run in MODEL_DIR")
     p.set_defaults(run=cmd_train)

@@ -18,11 +18,18 @@ SCRATCH_BN_MOMENTUM = 0.9  # batch norm momentum when training from scratch (Ker
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A keras.applications constructor and the defaults of its paper or reference code."""
+    """A model's constructor and the defaults of its paper or reference code: a
+    keras.applications name, or LITE for EfficientNet-Lite (`architecture.efficientnet_lite`,
+    with its width and depth coefficients)."""
 
     constructor: str
     image_size: int
     dropout: float
+    width: float = 1.0
+    depth: float = 1.0
+
+
+LITE = "EfficientNetLite"
 
 
 MODELS = {
@@ -35,34 +42,57 @@ MODELS = {
     "V2B0": ModelSpec("EfficientNetV2B0", 224, 0.2), "V2B1": ModelSpec("EfficientNetV2B1", 240, 0.2),
     "V2B2": ModelSpec("EfficientNetV2B2", 260, 0.3), "V2B3": ModelSpec("EfficientNetV2B3", 300, 0.3),
     "V2S": ModelSpec("EfficientNetV2S", 384, 0.2),
+    # EfficientNet-Lite: (width, depth, resolution, dropout) of the tensorflow/tpu lite builder.
+    "lite0": ModelSpec(LITE, 224, 0.2, 1.0, 1.0), "lite1": ModelSpec(LITE, 240, 0.2, 1.0, 1.1),
+    "lite2": ModelSpec(LITE, 260, 0.3, 1.1, 1.2), "lite3": ModelSpec(LITE, 280, 0.3, 1.2, 1.4),
+    "lite4": ModelSpec(LITE, 300, 0.3, 1.4, 1.8),
 }
+_KEYS = {key.upper(): key for key in MODELS}
 
 
 def model_spec(name: str) -> ModelSpec:
-    """The spec of a model name: "B0".."B7", "V2B0".."V2B3", "V2S" (also "efficientnetb0" etc.)."""
-    key = re.sub(r"^efficient_?net[-_]?", "", name.strip(), flags=re.IGNORECASE).upper()
+    """The spec of a model name: "B0".."B7", "V2B0".."V2B3", "V2S", "lite0".."lite4" (also
+    "efficientnetb0", "efficientnet-lite0" etc.)."""
+    return MODELS[_key(name)]
+
+
+def _key(name: str) -> str:
+    key = re.sub(r"^efficient_?net[-_]?", "", str(name).strip(), flags=re.IGNORECASE).upper()
     key = key.replace("-", "").replace("_", "")
-    if key not in MODELS:
+    if key not in _KEYS:
         raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODELS)}.")
-    return MODELS[key]
+    return _KEYS[key]
+
+
+def is_lite(name: str) -> bool:
+    return model_spec(name).constructor == LITE
 
 
 def canonical_name(name: str) -> str:
-    spec = model_spec(name)
-    return next(k for k, v in MODELS.items() if v is spec)
+    """The MODELS key of a model name: "efficientnet-lite0" -> "lite0", "b0" -> "B0"."""
+    return _key(name)
 
 
 def build_backbone(name: str, image_size: int | None = None, weights="imagenet"):
     """The convolutional part of an EfficientNet, without its ImageNet classifier, taking 0-255
-    images. `weights`: "imagenet" (downloaded by Keras), None (random), or a local weights file."""
+    images. `weights`: "imagenet" (downloaded by Keras; for Lite0 the packaged weights, offline),
+    None (random), or a local weights file."""
     import keras
     spec = model_spec(name)
     size = image_size or spec.image_size
     local = weights not in (None, "imagenet")
     if local and not storage.exists(weights):
         raise FileNotFoundError(f"No weights file at {weights!r}.")
-    backbone = getattr(keras.applications, spec.constructor)(
-        include_top=False, weights=None if local else weights, input_shape=(size, size, 3))
+    if spec.constructor == LITE:
+        from . import architecture, pretrained
+        if weights == "imagenet":
+            backbone = pretrained.lite_imagenet(name, size)
+        else:
+            backbone = architecture.efficientnet_lite(spec.width, spec.depth, size, spec.dropout,
+                                                      include_top=False)
+    else:
+        backbone = getattr(keras.applications, spec.constructor)(
+            include_top=False, weights=None if local else weights, input_shape=(size, size, 3))
     if local:
         backbone.load_weights(weights, skip_mismatch=False)
     if weights is None:
@@ -103,7 +133,9 @@ def backbone_of(model):
     return model.get_layer(BACKBONE_NAME)
 
 
-def _block_number(layer_name: str) -> int | None:
+def block_number(layer_name: str) -> int | None:
+    """The block a layer of an EfficientNet backbone belongs to ("block4b_dwconv" -> 4), or None
+    for the stem, the top and the input layers."""
     match = re.match(r"block(\d+)[a-z]", layer_name)
     return int(match.group(1)) if match else None
 
@@ -131,7 +163,7 @@ def set_trainable(model, phase: str, unfreeze_from: int = 1) -> None:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.trainable = False
             continue
-        block = _block_number(layer.name)
+        block = block_number(layer.name)
         if block is not None:
             layer.trainable = block >= unfreeze_from
         elif layer.name.startswith("top_"):
@@ -148,12 +180,59 @@ def _is_hub_layer(layer) -> bool:
     return type(layer).__name__ == "HubBackbone"
 
 
-def load_model(path):
-    """Load a model of this workbook (.keras), TF-Hub backbones included."""
+def load_model(path, float32: bool = False):
+    """Load a model of this workbook (.keras), TF-Hub backbones included.
+
+    float32=True: a model trained under a mixed-precision policy (float16 on GPUs, bfloat16 on
+    TPUs) keeps that policy in every layer of its file, so reloaded as it is it still computes in
+    half precision: slowly on a CPU, and the TFLite converter rejects it. It is rebuilt from its
+    own config with every layer in float32, and its weights (kept in float32 under mixed
+    precision) are loaded into it; the optimizer state is left out. A float32 model loads as is.
+    """
     import keras
 
-    from . import hub  # noqa: F401  (registers HubBackbone for deserialisation)
-    return keras.saving.load_model(path)
+    from . import architecture, hub  # noqa: F401  (register HubBackbone, StochasticDepth)
+    if not float32:
+        return keras.saving.load_model(path)
+    import io
+    import json
+    import os
+    import tempfile
+    import zipfile
+    with zipfile.ZipFile(io.BytesIO(storage.read_bytes(path))) as archive:
+        config = json.loads(archive.read("config.json"))
+        rewritten = float32_config(config)
+        if rewritten == config:
+            return keras.saving.load_model(path)
+        rewritten.pop("compile_config", None)  # no optimizer: evaluation and export need none
+        with tempfile.TemporaryDirectory() as folder:
+            local = os.path.join(folder, "float32.keras")
+            with zipfile.ZipFile(local, "w", zipfile.ZIP_DEFLATED) as out:
+                for info in archive.infolist():
+                    data = (json.dumps(rewritten).encode("utf-8")
+                            if info.filename == "config.json" else archive.read(info.filename))
+                    out.writestr(info, data)
+            previous = keras.mixed_precision.global_policy()
+            keras.mixed_precision.set_global_policy("float32")
+            try:
+                return keras.saving.load_model(local, compile=False)
+            finally:
+                keras.mixed_precision.set_global_policy(previous)
+
+
+def float32_config(config):
+    """A copy of a Keras model config (as in a .keras file's config.json) with every
+    mixed-precision dtype policy ("mixed_float16", "mixed_bfloat16") replaced by "float32"."""
+    if isinstance(config, list):
+        return [float32_config(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") == "DTypePolicy" and \
+            str(config.get("config", {}).get("name", "")).startswith("mixed_"):
+        return {**config, "config": {**config["config"], "name": "float32"}}
+    return {key: ("float32" if key == "dtype" and isinstance(value, str)
+                  and value.startswith("mixed_") else float32_config(value))
+            for key, value in config.items()}
 
 
 def warm_start(model, source) -> int:

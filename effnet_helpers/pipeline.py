@@ -572,14 +572,18 @@ def _sample_records(records_dir, split: str, n: int) -> list[tuple[bytes, int]]:
 
 
 def show_augmentations(records_dir, augment: Augment | None = None, image_size: int = 224,
-                       n: int = 4, split: str = "train", seed: int = 0):
+                       n: int = 4, split: str = "train", seed: int = 0,
+                       resize_method: str = "crop"):
     """A figure of what each augmentation does: one row per switch (original, flip, rotate90,
     zoom, randaugment, mixup) on the same `n` images. `augment=None` shows every switch with
     example values; otherwise the rows of the switches that are on. The "original" row is the
-    evaluation view (centre crop); flip is shown mirrored (in training, half the images are)."""
+    evaluation view of `resize_method` (the centre crop for "crop", the whole image otherwise);
+    flip is shown mirrored (in training, half the images are)."""
     import matplotlib.pyplot as plt
 
     tf = tensorflow()
+    title = ("What each augmentation switch that is on does (training only)" if augment else
+             "What each augmentation switch does (example values, training only)")
     if augment is None:
         augment = Augment(flip=True, rotate90=True, zoom=DEMO_ZOOM, randaugment=has_randaugment(),
                           mixup_alpha=DEMO_MIXUP_ALPHA)
@@ -587,13 +591,14 @@ def show_augmentations(records_dir, augment: Augment | None = None, image_size: 
     classes = _original_classes(records_dir)
     samples = _sample_records(records_dir, split, n)
     n = len(samples)
-    originals = [center_crop(tf.constant(b), image_size) for b, _ in samples]
+    originals = [preprocess(tf.constant(b), image_size, training=False,
+                            resize_method=resize_method) for b, _ in samples]
     names = [classes[label] for _, label in samples]
 
     def seed_of(i, row):
         return tf.constant([seed * 1000 + row, i], tf.int64)
 
-    rows = [("original", originals, names)]
+    rows = [(f"original\n({resize_method})", originals, names)]
     if augment.flip:
         rows.append(("flip", [tf.image.flip_left_right(im) for im in originals],
                      ["mirrored"] * n))
@@ -635,6 +640,6 @@ def show_augmentations(records_dir, augment: Augment | None = None, image_size: 
             ax.set_title(titles[c], fontsize=12)
         axes[r, 0].set_ylabel(row_name, fontsize=16, rotation=0, ha="right", va="center",
                               labelpad=12)
-    fig.suptitle("What each augmentation does (training only)", fontsize=18)
+    fig.suptitle(title if augment.switches() else "No augmentation switch is on", fontsize=18)
     fig.tight_layout()
     return fig

@@ -1,9 +1,17 @@
-"""Pictures for the lessons, readable on a projector: class counts, image grids."""
+"""Pictures for the lessons, readable on a projector: class counts, image grids.
+
+Importing this module registers a Japanese font with matplotlib (docs/japanese.md), so that class
+names and titles in Japanese draw real glyphs in every plot while Latin text keeps its font.
+"""
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib import font_manager
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
@@ -12,6 +20,55 @@ from PIL import Image, ImageOps
 from . import storage
 
 SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e"}
+
+# The Japanese font: IPAexGothic as the PyPI package matplotlib-fontja ships it (a core
+# dependency). Its file is found without importing the package, whose import would make it the
+# font of all text. Without it, the first of these installed system fonts is used.
+JA_FONT_PACKAGE = "matplotlib_fontja"
+JA_FONT_FILE = ("fonts", "ipaexg.ttf")
+SYSTEM_JA_FONTS = ("IPAexGothic", "Noto Sans CJK JP", "Noto Sans JP", "IPAGothic",
+                   "Hiragino Sans", "Yu Gothic", "Meiryo", "TakaoGothic")
+NO_JA_FONT_NOTICE = ("effnet_helpers.plots: no Japanese font found, so Japanese class names will "
+                     "draw as empty boxes; `pip install matplotlib-fontja` fixes it.")
+_notice_shown = False
+
+
+def packaged_japanese_font() -> Path | None:
+    """The font file that matplotlib-fontja ships, or None when the package is not installed."""
+    spec = importlib.util.find_spec(JA_FONT_PACKAGE)
+    if spec is None or not spec.origin:
+        return None
+    path = Path(spec.origin).parent.joinpath(*JA_FONT_FILE)
+    return path if path.is_file() else None
+
+
+def register_japanese_font(font_file: Path | None = None, system_fonts=SYSTEM_JA_FONTS) -> str | None:
+    """Make matplotlib draw Japanese: register the packaged font (or find a system one) and add
+    its family to the END of `font.family`, matplotlib's fallback list: each character is drawn
+    with the first font there that has it, so Latin text keeps the default font and only
+    Japanese comes from this one. Returns the family, or None (after one notice on stderr)."""
+    global _notice_shown
+    font_file = font_file or packaged_japanese_font()
+    family = None
+    if font_file is not None:
+        if str(font_file) not in {f.fname for f in font_manager.fontManager.ttflist}:
+            font_manager.fontManager.addfont(str(font_file))
+        family = font_manager.FontProperties(fname=str(font_file)).get_name()
+    else:
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        family = next((name for name in system_fonts if name in installed), None)
+    if family is None:
+        if not _notice_shown:
+            print(NO_JA_FONT_NOTICE, file=sys.stderr)
+            _notice_shown = True
+        return None
+    families = plt.rcParams["font.family"]
+    families = [families] if isinstance(families, str) else list(families)
+    plt.rcParams["font.family"] = [f for f in families if f != family] + [family]
+    return family
+
+
+JA_FONT = register_japanese_font()
 
 
 def use_projector_style() -> None:
@@ -22,13 +79,8 @@ def use_projector_style() -> None:
         "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
         "grid.alpha": 0.3, "figure.autolayout": True,
     })
-    # Japanese and other non-Latin class names: use a CJK font when one is installed.
-    from matplotlib import font_manager
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for font in ("Noto Sans CJK JP", "IPAexGothic", "IPAGothic", "Hiragino Sans", "Yu Gothic"):
-        if font in names:
-            plt.rcParams["font.sans-serif"] = [font] + plt.rcParams["font.sans-serif"]
-            break
+    if JA_FONT is not None:  # again, in case a style reset font.family since the import
+        register_japanese_font()
 
 
 def plot_class_counts(counts: pd.DataFrame, title: str = "Images per class"):
@@ -100,23 +152,60 @@ def sample_grid(table: pd.DataFrame, per_class: int = 6, split: str = "train", s
     return fig
 
 
-def plot_history(history, title: str = "Training curves"):
-    """Loss and accuracy per epoch, training and validation, with the phases shaded (rows of
-    training.read_history or the history.csv table)."""
+def plot_history(history, title: str = "Training curves", baseline=None,
+                 baseline_label: str = "from scratch"):
+    """Loss and accuracy per epoch, training and validation (rows of training.read_history or
+    the history.csv table). Head-only epochs are shaded and the start of fine-tuning is marked
+    when the run has both phases; `baseline`, another run's history, is drawn beside it in grey
+    (validation only), for example the same epochs from scratch."""
     data = pd.DataFrame(history)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "--s")):
             if prefix + metric in data:
                 ax.plot(data["epoch"], data[prefix + metric], style,
                         label="validation" if prefix else "training")
-        if "phase" in data and (data["phase"] == "head").any():
+        if baseline is not None and f"val_{metric}" in pd.DataFrame(baseline):
+            other = pd.DataFrame(baseline)
+            ax.plot(other["epoch"], other[f"val_{metric}"], ":^", color="0.45",
+                    label=f"validation, {baseline_label}")
+        phases = set(data.get("phase", ()))
+        if "head" in phases:
             last_head = data.loc[data["phase"] == "head", "epoch"].max()
             ax.axvspan(data["epoch"].min() - 0.5, last_head + 0.5, color="grey", alpha=0.12,
                        label="head only (backbone frozen)")
+            if "finetune" in phases:
+                ax.axvline(last_head + 0.5, color="black", linewidth=1.2)
+                ax.annotate("fine-tuning starts", (last_head + 0.5, 1.0), xytext=(4, -14),
+                            xycoords=("data", "axes fraction"), textcoords="offset points",
+                            fontsize=11)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
-        ax.legend(fontsize=11)
+        ax.legend(fontsize=10)
     fig.suptitle(title)
+    return fig
+
+
+def plot_feature_maps(points: dict, labels, classes: list[str],
+                      title: str = "Backbone features of the validation images, in 2-D"):
+    """One scatter panel per entry of POINTS ({panel title: (n, 2) array}, for example a t-SNE
+    projection of pooled backbone features), each point coloured by its class."""
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(1, len(points), figsize=(6.6 * len(points), 6), squeeze=False)
+    colours = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for ax, (name, xy) in zip(axes[0], points.items()):
+        for index, name_of_class in enumerate(classes):
+            chosen = labels == index
+            ax.scatter(xy[chosen, 0], xy[chosen, 1], s=14, color=colours(index % colours.N),
+                       label=name_of_class)
+        ax.set_title(name)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
+    axes[0, -1].legend(fontsize=10, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.suptitle(title)
+    fig.tight_layout()
     return fig

@@ -11,8 +11,10 @@ from pathlib import Path
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"
 REPO_BRANCH = "main"
 
-# The dataset layout: DATA_DIR/<split>/<class>/<image>.
-SPLITS = ("train", "validation")
+# The dataset layout: DATA_DIR/<split>/<class>/<image>. test/ is optional everywhere: a dataset
+# without it works as with two splits (docs/evaluation.md).
+SPLITS = ("train", "validation", "test")
+OPTIONAL_SPLITS = ("test",)
 
 # Files written beside the TFRecords.
 LABEL_MAP_FILE = "synset_id2label.json"  # {"0": "class", ...}, 0-based, as the seed system reads it
@@ -28,27 +30,48 @@ TRAIN_SHUFFLE_SEED = 0        # training shards hold shuffled files (seed 0), as
 VALIDATION_FRACTION = 0.2     # for splitting a flat <class>/<image> folder
 SPLIT_SEED = 42
 
+# Held-out test split, group-keeping splits, near-duplicates, calibration and the "unknown"
+# answer (docs/evaluation.md says why each number is what it is).
+TEST_FRACTION = 0.0           # `effnet split`: no test split unless asked for
+SAMPLE_TEST_FRACTION = 0.15   # the share of each class of the sample's train/ that notebook 01
+                              # moves to test/ (in the work directory; data/sample stays as it is)
+NEAR_DUPLICATE_BITS = 18      # perceptual hashes (256 bits) this close count as the same photo
+CALIBRATION_FILE = "calibration.json"   # temperature and threshold, in the model directory
+CALIBRATION_BINS = 15         # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
+TARGET_PRECISION = 0.99       # the "unknown" threshold: named classes right this often on validation
+UNKNOWN_LABEL = "unknown"     # what `predict --reject-below` answers below the threshold
+
 # Files that operating systems leave in folders: found, reported, never images.
 SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"})
 
 # The public flowers dataset (5 classes, about 3,670 photos, flat <class>/<image> layout).
 FLOWERS_URL = "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
 
-# Run profiles: "full" suits a real Colab session (ImageNet weights, native resolution); "cpu" and
-# "ci" train from scratch at a small size, offline; "ci" keeps every notebook small and fast.
+# Run profiles. Every notebook reads one, so the whole workbook runs at the scale of its machine:
+# "full" suits a real Colab session (B0 with Keras' ImageNet weights at its native 224 px);
+# "cpu" (`make workbook`) transfers EfficientNet-Lite0's packaged ImageNet weights, offline, at a
+# size a 2-core CPU trains in about a minute; "ci" (`make test`) keeps the same two phases as small
+# as possible. Each profile names the run notebook 03 makes (`stages.profile_train_config`) and a
+# from-scratch "baseline" over the same epochs, which the lesson sets beside it.
 PROFILE_ENV = "EFFNET_PROFILE"
 WORK_DIR_ENV = "EFFNET_WORK_DIR"
-# "cpu" runs the whole workbook offline on a laptop or CI machine in minutes (`make workbook`).
+CACHE_DIR_ENV = "EFFNET_CACHE_DIR"  # converted pretrained weights (default ~/.cache/effnet-workbook)
 PROFILES = {
     "full": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB, "model": "B0",
              "image_size": None, "batch_size": 32, "schedule": (2, 10), "weights": "imagenet",
-             "resize_method": "crop", "augment": True},
-    "cpu": {"grid_per_class": 6, "shard_size_mb": DEFAULT_SHARD_SIZE_MB, "model": "B0",
-            "image_size": 32, "batch_size": 32, "schedule": (0, 12), "weights": None,
-            "resize_method": "resize", "augment": False},
-    "ci": {"grid_per_class": 3, "shard_size_mb": 1, "model": "B0", "image_size": 32,
-           "batch_size": 32, "schedule": (1, 2), "weights": None, "resize_method": "resize",
-           "augment": False},
+             "unfreeze_from": 1, "learning_rate": 0.01, "finetune_learning_rate": 0.001,
+             "resize_method": "crop", "augment": True,
+             "baseline": {"model": None, "image_size": None}},
+    # Lite0 at 96 px: docs/transfer.md compares the sizes (0.98 here, about the same at 224 for
+    # 5x the time). Head at 0.02 and fine-tuning at 0.002 (for a batch of 256, scaled).
+    "cpu": {"grid_per_class": 6, "shard_size_mb": 1, "model": "lite0", "image_size": 96,
+            "batch_size": 32, "schedule": (3, 6), "weights": "imagenet", "unfreeze_from": 4,
+            "learning_rate": 0.02, "finetune_learning_rate": 0.002, "resize_method": "resize",
+            "augment": False, "baseline": {"model": "lite0", "image_size": 32}},
+    "ci": {"grid_per_class": 3, "shard_size_mb": 1, "model": "lite0", "image_size": 64,
+           "batch_size": 32, "schedule": (1, 2), "weights": "imagenet", "unfreeze_from": 6,
+           "learning_rate": 0.02, "finetune_learning_rate": 0.002, "resize_method": "resize",
+           "augment": False, "baseline": {"model": "lite0", "image_size": 32}},
 }
 
 
@@ -81,11 +104,54 @@ def sample_data_dir() -> Path:
     return root / "data" / "sample"
 
 
-def work_dir() -> Path:
-    """Where notebooks write their outputs: $EFFNET_WORK_DIR, else outputs/ in the checkout,
-    else ./effnet_work (for example /content/effnet_work on Colab)."""
+# --- Colab: the release the notebooks install, outputs that outlive the VM, checkpoints -------
+# (docs/colab.md). The setup cell of every notebook clones this tag (a test checks that it
+# matches the package version): a notebook opened from GitHub runs the code it was written for.
+RELEASE_TAG = "v0.1.0"
+# Colab recycles idle VMs and /content goes with them: in Colab, outputs go to Google Drive
+# (mounted on first use) unless this variable is "0" (`work_dir(drive=False)` sets it).
+DRIVE_ENV = "EFFNET_DRIVE"
+DRIVE_MOUNT = "/content/drive"
+DRIVE_WORK_FOLDER = "effnet_work"  # MyDrive/effnet_work
+# Epoch checkpoints training keeps (the newest ones and the best one), so that a run's folder
+# stays small enough for Google Drive; None keeps every epoch's.
+KEEP_CHECKPOINTS = 3
+# Rough training speed, for the time estimate of a model trained on demand (stages.ensure_model):
+# images per second of B0 at 224 px, fully trainable, per device. CPU: per core (8.6 measured on
+# 2 cores); GPU: Colab's T4, taken as an eighth of NVIDIA's published A100 figure (3,454, mixed
+# precision, XLA); TPU: a guess for one v5e chip, not measured. The head phase on a frozen
+# backbone and evaluation run about 4.7x faster (CPU: 379 against 81 images/s at 64 px), and the
+# speed grows as the pixels shrink. An estimate to plan a session by, not a measurement.
+TRAIN_IMAGES_PER_SECOND = {"TPU": 1000.0, "GPU": 400.0, "CPU": 4.3}
+FROZEN_SPEEDUP = 4.7
+STARTUP_SECONDS = {"TPU": 120.0, "GPU": 90.0, "CPU": 60.0}  # building, compiling, first steps
+
+
+def _drive_work_dir() -> Path | None:
+    """MyDrive/effnet_work in Colab when Drive is wanted and can be mounted, else None."""
+    from . import runtime
+    if not runtime.in_colab() or os.environ.get(DRIVE_ENV, "1").strip() == "0":
+        return None
+    my_drive = runtime.mount_drive(DRIVE_MOUNT)
+    if my_drive is None:  # refused or failed: say so once, and stop asking in this session
+        os.environ[DRIVE_ENV] = "0"
+        print("Outputs stay in this Colab VM, which loses them when it is recycled. Run "
+              "settings.work_dir(drive=True) to try Google Drive again.")
+        return None
+    return Path(my_drive) / DRIVE_WORK_FOLDER
+
+
+def work_dir(drive: bool | None = None) -> Path:
+    """Where notebooks write their outputs: $EFFNET_WORK_DIR; else, in Colab, MyDrive/effnet_work
+    on Google Drive (mounted now if needed), which survives a recycled VM; else outputs/ in the
+    checkout, else ./effnet_work. `drive=False` keeps Colab's outputs in the VM instead (and
+    `drive=True` goes back to Drive); the choice holds for the session ($EFFNET_DRIVE)."""
+    if drive is not None:
+        os.environ[DRIVE_ENV] = "1" if drive else "0"
     if os.environ.get(WORK_DIR_ENV):
         path = Path(os.environ[WORK_DIR_ENV])
+    elif (on_drive := _drive_work_dir()) is not None:
+        path = on_drive
     elif repo_root() is not None:
         path = repo_root() / "outputs"
     else:

@@ -2,11 +2,13 @@
 first, then fine-tuning up to a total epoch count), checkpoints every epoch, and runs that resume.
 
 A model directory after training holds everything evaluation and inference need:
-    model.keras              the trained model (takes 0-255 images, carries its preprocessing)
+    model.keras              the trained model (takes 0-255 images, carries its preprocessing;
+                             no optimizer state)
     synset_id2label.json     0-based label map of the model's outputs
     config.json              the training configuration (model, image size, classes, ...)
     history.csv              one row per epoch, with an `epoch` column (1-based)
-    checkpoints/             epoch-NNN.keras after every epoch (model and optimizer state)
+    checkpoints/             epoch-NNN.keras (model and optimizer state) of the newest epochs
+                             and the best one (settings.KEEP_CHECKPOINTS; all when None)
     logs/                    TensorBoard logs
 Starting the same run again on its directory resumes it after its last completed epoch.
 """
@@ -122,13 +124,21 @@ def saved_config(model_dir) -> dict | None:
     return json.loads(storage.read_bytes(path)) if storage.exists(path) else None
 
 
+def _run_identity(record: dict) -> dict:
+    """What makes two runs the same run: the configuration and the classes, not where the records
+    are (a work directory copied to Google Drive, or mounted elsewhere on a new VM, is the same
+    run: its model directory and records moved together)."""
+    run = {k: v for k, v in (record.get("run") or {}).items() if k != "records_dir"}
+    return {**run, "classes": record.get("classes")}
+
+
 def _prepare_model_dir(model_dir, record: dict, overwrite: bool) -> int:
     """Create or check the model directory; return the number of epochs already completed."""
     previous = saved_config(model_dir)
-    if previous is not None and previous.get("run") != record["run"]:
+    if previous is not None and _run_identity(previous) != _run_identity(record):
         if not overwrite:
-            changed = sorted(k for k in set(previous.get("run", {})) | set(record["run"])
-                             if previous.get("run", {}).get(k) != record["run"].get(k))
+            before, now = _run_identity(previous), _run_identity(record)
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise TrainingError(
                 f"{model_dir} holds a different training run (it differs in: "
                 f"{', '.join(changed)}). Choose another model directory, or pass "
@@ -156,7 +166,10 @@ def scaled_learning_rate(rate: float, global_batch: int) -> float:
     return rate * global_batch / REFERENCE_BATCH
 
 
-def _compile(model, config: TrainConfig, phase: str, global_batch: int, steps_per_epoch: int):
+def _compile(model, config: TrainConfig, phase: str, global_batch: int, steps_per_epoch: int,
+             jit_compile: bool | str = "auto"):
+    """Compile for a phase: Adam on a cosine schedule (warm-up outside fine-tuning), label
+    smoothing, accuracy. `jit_compile`: the runtime's XLA decision (runtime.plan_devices)."""
     import keras
     base = config.finetune_learning_rate if phase == "finetune" else config.learning_rate
     peak = scaled_learning_rate(base, global_batch)
@@ -171,14 +184,47 @@ def _compile(model, config: TrainConfig, phase: str, global_batch: int, steps_pe
         optimizer=keras.optimizers.Adam(schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        steps_per_execution=config.steps_per_execution)
+        steps_per_execution=config.steps_per_execution, jit_compile=jit_compile)
 
 
 # --- the run ----------------------------------------------------------------------------------
 
+def save_model(model, path, optimizer: bool = True) -> None:
+    """Save a .keras file atomically (under a temporary name, then renamed: an interrupted save
+    never looks like a finished file), local or gs://. optimizer=False leaves the optimizer state
+    out (Keras 3 ignores `include_optimizer`): a third of the size for Adam, all that evaluation,
+    inference and export need."""
+    partial = f"{str(path)[:-len('.keras')]}.partial.keras"  # no epoch-NNN.keras, no model.keras
+    saved = {}
+    if not optimizer and getattr(model, "optimizer", None) is not None:
+        saved = {"optimizer": model.optimizer, "compiled": model.compiled}
+        model.optimizer, model.compiled = None, False
+    try:
+        model.save(partial)
+    finally:
+        for key, value in saved.items():
+            setattr(model, key, value)
+    storage.rename(partial, path)
+
+
+def stale_checkpoints(rows: list[dict], keep: int | None) -> list[int]:
+    """The epochs (of history rows) whose checkpoints go: all but the newest KEEP and the best
+    (highest val_accuracy, else lowest val_loss). None keeps all."""
+    if not keep:
+        return []
+    epochs = [int(r["epoch"]) for r in rows]
+    kept = set(epochs[-keep:])
+    if any("val_accuracy" in r for r in rows):
+        kept.add(int(max(rows, key=lambda r: (r.get("val_accuracy", -1.0), r["epoch"]))["epoch"]))
+    elif any("val_loss" in r for r in rows):
+        kept.add(int(min(rows, key=lambda r: r.get("val_loss", float("inf")))["epoch"]))
+    return [e for e in epochs if e not in kept]
+
+
 def _epoch_end_callback(model_dir, phase: str, rows: list, keep: int | None, full_model=None):
     """A Keras callback: after every epoch, checkpoint the model (with its optimizer state), then
-    append the epoch's row to history.csv; a rerun resumes after the last row with a checkpoint.
+    append the epoch's row to history.csv (a rerun resumes after the last row with a
+    checkpoint), then remove the checkpoints beyond the newest KEEP and the best.
     `full_model`: the classifier to save when the model being fitted is only its head."""
     import keras
 
@@ -189,23 +235,27 @@ def _epoch_end_callback(model_dir, phase: str, rows: list, keep: int | None, ful
         def on_epoch_end(self, epoch, logs=None):
             number = epoch + 1
             seconds = round(time.time() - self.started, 2)  # the epoch, not its checkpoint
-            (full_model or self.model).save(_checkpoint(model_dir, number))
+            save_model(full_model or self.model, _checkpoint(model_dir, number))
             rows.append({"epoch": number, "phase": phase,
                          **{k: round(float(v), 6) for k, v in (logs or {}).items()},
                          "seconds": seconds})
             _write_history(model_dir, rows)
-            if keep and number > keep:
-                storage.remove(_checkpoint(model_dir, number - keep))
+            for old in stale_checkpoints(rows, keep):
+                storage.remove(_checkpoint(model_dir, old))
 
     return EpochEnd()
 
 
 def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: bool = False,
-          runtime=None, keep_checkpoints: int | None = None, verbose: int = 2):
+          runtime=None, keep_checkpoints: int | None = settings.KEEP_CHECKPOINTS,
+          verbose: int = 2):
     """Train (or resume) the run described by CONFIG on RECORDS_DIR into MODEL_DIR; return the
     trained Keras model. See the module docstring for what MODEL_DIR holds afterwards.
-    `keep_checkpoints`: how many of the newest epoch checkpoints to keep (None: all, so that
-    evaluation can compare epochs, as the seed system's --eval_iterator did)."""
+    `runtime`: `runtime.connect()`'s result (its strategy, precision and XLA decision; found now
+    when None). `keep_checkpoints`: how many of the newest epoch checkpoints to keep besides the
+    best one (default settings.KEEP_CHECKPOINTS, small enough for Google Drive; None keeps all,
+    so that evaluation can compare every epoch, as the seed system's --eval_iterator did). The
+    final model.keras is saved without optimizer state."""
     import keras
     from .runtime import connect
     config = config or TrainConfig()
@@ -215,7 +265,8 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
               "model": config.model, "image_size": config.image_size, "classes": classes,
               "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
                         "resize_method": config.resize_method, "preprocessing": "inside the model",
-                        "max_side": records.pre_shrink(records_dir)}}
+                        "max_side": records.pre_shrink(records_dir)},
+              "precision": runtime.precision}  # of the first session; models.load_model(float32)
     done = _prepare_model_dir(model_dir, record, overwrite)
     layout.write_label_map(classes, storage.join(model_dir, settings.LABEL_MAP_FILE))
     if done >= config.total_epochs and storage.exists(storage.join(model_dir, MODEL_FILE)):
@@ -263,7 +314,8 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
             fitted = frozen_backbone_model(model) if phase == "head" else model
             if done < first or not getattr(fitted, "optimizer", None):  # a fresh phase
                 models.set_trainable(model, phase, config.unfreeze_from)
-                _compile(fitted, config, phase, global_batch, steps_per_epoch)
+                _compile(fitted, config, phase, global_batch, steps_per_epoch,
+                         getattr(runtime, "jit_compile", "auto"))
                 _continue_schedule(fitted, (done - first + 1) * steps_per_epoch)
         fitted.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
                    steps_per_epoch=steps_per_epoch, class_weight=class_weight, verbose=verbose,
@@ -272,7 +324,7 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
                        model_dir, phase, rows, keep_checkpoints,
                        model if fitted is not model else None)])
         done = last
-    model.save(storage.join(model_dir, MODEL_FILE))
+    save_model(model, storage.join(model_dir, MODEL_FILE), optimizer=False)
     return model
 
 
@@ -320,8 +372,8 @@ def _continue_schedule(model, steps_done: int) -> None:
 
 def backbone_features(model, records_dir, split: str, config: TrainConfig, global_batch: int,
                       include_validation: bool = False):
-    """Pooled backbone features and one-hot labels of every image of a split, computed once with
-    the evaluation view of the images (numpy arrays)."""
+    """Pooled backbone features (float32) and one-hot labels of every image of a split, row for
+    row, computed once with the evaluation view of the images (numpy arrays)."""
     import keras
     import numpy as np
     pool = model.get_layer(models.HEAD_NAMES[0])
@@ -332,9 +384,27 @@ def backbone_features(model, records_dir, split: str, config: TrainConfig, globa
                                  include_validation=include_validation)
     features, labels = [], []
     for images, onehot in data:
-        features.append(np.asarray(extractor.predict_on_batch(images)))
+        features.append(predict_rows(extractor, images, global_batch))
         labels.append(onehot.numpy())
     return np.concatenate(features), np.concatenate(labels)
+
+
+def predict_rows(model, images, batch_size: int):
+    """MODEL's outputs for exactly these images, one row each (float32 numpy), also for a model
+    built under a strategy with several replicas: there `predict_on_batch` runs the whole batch on
+    every replica and returns N times the rows, while `predict` splits it between them. The
+    batch is padded to BATCH_SIZE, so every call has one shape (TPUs compile for one shape)."""
+    import numpy as np
+    import tensorflow as tf
+    count = int(images.shape[0])
+    if count < batch_size:
+        images = tf.concat([images, tf.zeros([batch_size - count, *images.shape[1:]],
+                                             images.dtype)], axis=0)
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        out = model.predict(images, batch_size=batch_size, verbose=0)
+    else:  # the same rows, without predict's per-call set-up (about 0.1 s)
+        out = model.predict_on_batch(images)
+    return np.asarray(out, dtype=np.float32)[:count]
 
 
 def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, rows,
@@ -353,7 +423,8 @@ def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, 
         head = keras.Sequential([keras.Input(x.shape[1:]), model.get_layer(models.HEAD_NAMES[1]),
                                  model.get_layer(models.HEAD_NAMES[2])], name="head")
         steps = max(1, len(x) // global_batch)
-        _compile(head, config, "head", global_batch, steps)
+        _compile(head, config, "head", global_batch, steps,
+                 getattr(runtime, "jit_compile", "auto"))
         _continue_schedule(head, done * steps)
     if verbose:
         print(f"Head phase on cached features: {len(x):,} training and {len(val[0]):,} "
@@ -381,13 +452,15 @@ def _new_model(config: TrainConfig, num_classes: int):
     return model
 
 
-def load_trained(model_dir):
-    """The trained model, its class names and its config, from a model directory alone."""
+def load_trained(model_dir, float32: bool = True):
+    """The trained model, its class names and its config, from a model directory alone. The
+    model computes in float32 (`models.load_model`), also when it was trained under mixed
+    precision on a GPU or TPU, as evaluation, inference and every export need."""
     path = storage.join(model_dir, MODEL_FILE)
     if not storage.exists(path):
         raise TrainingError(f"No {MODEL_FILE} in {model_dir}: train first (notebook 03 or "
                             "`effnet train RECORDS_DIR MODEL_DIR`).")
-    model = models.load_model(path)
+    model = models.load_model(path, float32=float32)
     classes = layout.read_label_map(storage.join(model_dir, settings.LABEL_MAP_FILE))
     return model, classes, saved_config(model_dir)
 
@@ -405,3 +478,36 @@ def epochs_text(config: TrainConfig) -> str:
     return (f"{head} head epoch{'s' * (head != 1)} then {total - head} fine-tuning "
             f"(total {total})" if head else f"{total} epochs, everything trainable")
 
+
+
+def describe(config: TrainConfig) -> str:
+    """One line on a run: model, size, starting weights, schedule and what changes each epoch."""
+    augment = pipeline.Augment(**config.augment).switches()
+    return (f"{config.model} at {config.image_size} px from {config.weights or 'random'} weights, "
+            f"{epochs_text(config)}"
+            + (f", fine-tuning from block {config.unfreeze_from}" if config.head_epochs else "")
+            + f", {config.resize_method}, augmentation {', '.join(augment) or 'none'}"
+            + (f", balance {config.balance}" if config.balance else ""))
+
+
+def history_summary(history) -> str:
+    """The validation accuracy a run reached at the end of each phase (rows of read_history)."""
+    rows = list(history.to_dict("records") if hasattr(history, "to_dict") else history)
+    names = {"head": "head phase (feature extraction)", "finetune": "fine-tuning",
+             "full": "everything trained"}
+    ends = {}
+    for row in rows:
+        ends[row["phase"]] = row
+    return "; ".join(f"after the {names.get(phase, phase)} (epoch {row['epoch']}): validation "
+                     f"accuracy {row['val_accuracy']:.3f}" for phase, row in ends.items())
+
+
+def smoothed_loss_floor(label_smoothing: float, num_classes: int) -> float:
+    """The lowest cross-entropy a model can reach against label-smoothed targets (the entropy of
+    the smoothed target: 1 - e + e/K for the true class, e/K for each other)."""
+    import math
+    if not label_smoothing:
+        return 0.0
+    other = label_smoothing / num_classes
+    true = 1 - label_smoothing + other
+    return -(true * math.log(true) + (num_classes - 1) * other * math.log(other))

@@ -209,19 +209,27 @@ def sample_records_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_model_dir(sample_records_dir, tmp_path_factory):
-    """A model directory as notebook 03 leaves it in the CPU profile (`make workbook`): B0 from
-    scratch at 32 px on the sample data, 12 epochs, everything trainable; about 0.85-0.9
-    validation accuracy, 12 checkpoints, about 2.5 min. test_training asserts that it learned;
-    evaluation, inference and export tests use it. Read it, never write into it: copy it first."""
-    from effnet_helpers import training
-    profile = settings.PROFILES["cpu"]
-    model_dir = tmp_path_factory.mktemp("trained") / "sample-B0"
-    config = training.TrainConfig(
-        model=profile["model"], image_size=profile["image_size"], weights=profile["weights"],
-        batch_size=profile["batch_size"], head_epochs=profile["schedule"][0],
-        total_epochs=profile["schedule"][1], resize_method=profile["resize_method"],
-        augment={"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": False,
-                 "mixup_alpha": 0.0})
-    assert not profile["augment"]
+    """A model directory as notebook 03 leaves it in the CPU profile (`make workbook`):
+    EfficientNet-Lite0 from its packaged ImageNet weights at 96 px on the sample data, a head
+    phase on cached features, then fine-tuning (about 0.98 validation accuracy, about a
+    minute). test_training asserts that it transferred; evaluation, inference and export tests
+    use it. Read it, never write into it: copy it first."""
+    from effnet_helpers import stages, training
+    config = stages.profile_train_config(profile="cpu")
+    assert config.weights == "imagenet" and 0 < config.head_epochs < config.total_epochs
+    assert config.caches_features()
+    model_dir = tmp_path_factory.mktemp("trained") / f"sample-{config.model}"
+    training.train(sample_records_dir, model_dir, config, verbose=0)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def scratch_model_dir(sample_records_dir, tmp_path_factory):
+    """The CPU profile's from-scratch baseline (random weights, everything trainable, the same
+    number of epochs), as notebook 03 trains it beside the transfer run."""
+    from effnet_helpers import stages, training
+    config = stages.profile_train_config(profile="cpu", baseline=True)
+    assert config.weights is None and config.head_epochs == 0
+    model_dir = tmp_path_factory.mktemp("scratch") / f"sample-{config.model}-scratch"
     training.train(sample_records_dir, model_dir, config, verbose=0)
     return model_dir

@@ -124,15 +124,32 @@ def test_a_killed_run_resumes_after_its_last_epoch(sample_records, tmp_path):
     assert (model_dir / training.MODEL_FILE).exists()
 
 
-def test_learning_works_from_scratch_on_the_sample_data(trained_model_dir):
-    """B0 from scratch (weights=None) on the 10-class digits, in the CPU profile (the session
-    fixture trains it with the profile's size, schedule and batch), must reach a validation
-    accuracy of at least 0.8 (8x chance)."""
-    history = training.read_history(trained_model_dir)
+def test_learning_works_from_scratch_on_the_sample_data(scratch_model_dir):
+    """The CPU profile's baseline: Lite0 from random weights (weights=None, everything trainable
+    from the first epoch) on the 10-class digits, over the profile's epochs, must learn:
+    validation accuracy at least 0.5 (5x chance) at the end."""
+    history = training.read_history(scratch_model_dir)
+    config = training.saved_config(scratch_model_dir)["run"]
+    assert config["weights"] is None and config["head_epochs"] == 0
     assert len(history) == settings.PROFILES["cpu"]["schedule"][1]
+    assert {r["phase"] for r in history} == {"full"}
     best = max(r["val_accuracy"] for r in history)
     last = history[-1]["val_accuracy"]
-    assert last >= 0.8, f"validation accuracy {last:.3f} (best {best:.3f})"
+    assert last >= 0.5, f"validation accuracy {last:.3f} (best {best:.3f})"
+
+
+def test_transfer_from_imagenet_reaches_095_on_the_sample_data(trained_model_dir,
+                                                               scratch_model_dir):
+    """The CPU profile's run: Lite0 from its ImageNet weights, a head phase on the frozen
+    backbone, then fine-tuning; validation accuracy at least 0.95, and above the baseline's."""
+    history = training.read_history(trained_model_dir)
+    config = training.saved_config(trained_model_dir)["run"]
+    assert config["model"] == "lite0" and config["weights"] == "imagenet"
+    head, total = settings.PROFILES["cpu"]["schedule"]
+    assert [r["phase"] for r in history] == ["head"] * head + ["finetune"] * (total - head)
+    last = history[-1]["val_accuracy"]
+    assert last >= 0.95, f"validation accuracy {last:.3f}"
+    assert last > training.read_history(scratch_model_dir)[-1]["val_accuracy"]
 
 
 def test_distribution_under_mirrored_strategy_over_two_cpus(sample_records, tmp_path):
@@ -182,7 +199,7 @@ def test_the_head_phase_sees_the_frozen_backbone_in_inference_mode(trained_model
     models.set_trainable(model, "head")
     fitted = training.frozen_backbone_model(model)
     assert {w.path for w in fitted.trainable_weights} == {w.path for w in model.trainable_weights}
-    images = tf.random.uniform([8, 32, 32, 3], 0, 255, seed=1)
+    images = tf.random.uniform([8, *model.input_shape[1:]], 0, 255, seed=1)
     reference = model(images, training=False).numpy()
     np.testing.assert_allclose(fitted(images, training=True).numpy(), reference, atol=1e-5)
     # the plain classifier in training mode drops residual branches of the frozen backbone
