@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import statistics
 import sys
@@ -47,7 +46,7 @@ for path in (ROOT, ROOT / "benchmarks"):
         sys.path.insert(0, str(path))
 
 from _cpu import machine_busy_seconds, machine_text, own_cpu_seconds, wait_for_quiet  # noqa: E402,E501
-from effnet_helpers import export, layout, models, pipeline, settings, training  # noqa: E402
+from effnet_helpers import export, pipeline, training  # noqa: E402
 
 CLASSES = [f"class_{i}" for i in range(10)]
 PHOTO_SIZE = (640, 480)
@@ -57,14 +56,7 @@ RESIZE_METHOD = "crop"
 
 def make_model_dir(folder: Path, image_size: int) -> Path:
     """A model directory as training leaves it, for an untrained B0 (random weights)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model = models.build_model("B0", len(CLASSES), image_size, weights=None)
-    model.save(folder / training.MODEL_FILE)
-    config = {"model": "B0", "image_size": image_size, "classes": CLASSES,
-              "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
-                        "resize_method": RESIZE_METHOD, "preprocessing": "inside the model"}}
-    (folder / training.CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    layout.write_label_map(CLASSES, folder / settings.LABEL_MAP_FILE)
+    export.untrained_model_dir(folder, "B0", image_size, CLASSES, RESIZE_METHOD)
     return folder
 
 

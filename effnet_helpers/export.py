@@ -387,6 +387,71 @@ def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int 
     return pd.DataFrame(rows).set_index("export")
 
 
+# --- size and speed ---------------------------------------------------------------------------
+
+LATENCY_RUNS = 30      # timed single-image calls per file (the median is reported)
+LATENCY_WARMUP = 3
+
+
+def untrained_model_dir(folder, model: str = "B0", image_size: int = 224, classes=None,
+                        resize_method: str = "crop") -> str:
+    """A model directory as training leaves it (model.keras, config.json, label map) for MODEL
+    with random weights: to compare exports' size and speed, which do not depend on the weights'
+    values (their predictions mean nothing)."""
+    import json
+
+    from . import layout, models, settings
+    classes = list(classes or [f"class_{i}" for i in range(10)])
+    storage.makedirs(folder)
+    built = models.build_model(model, len(classes), image_size, weights=None)
+    built.save(storage.join(folder, training.MODEL_FILE))
+    config = {"model": models.canonical_name(model), "image_size": image_size, "classes": classes,
+              "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
+                        "resize_method": resize_method, "preprocessing": "inside the model"}}
+    storage.write_atomic(storage.join(folder, training.CONFIG_FILE),
+                         json.dumps(config, indent=2) + "\n")
+    layout.write_label_map(classes, storage.join(folder, settings.LABEL_MAP_FILE))
+    return str(folder)
+
+
+def latency_ms(path, image, runs: int = LATENCY_RUNS, warmup: int = LATENCY_WARMUP,
+               num_threads: int | None = None) -> float:
+    """The median milliseconds of one prepared image (float32 [size, size, 3], 0..255) through a
+    TFLite file, as an app calls it: one image per call, after `warmup` untimed calls."""
+    import statistics
+    import time
+    runner = TFLiteRunner(path, num_threads)
+    batch = np.asarray(image, dtype=np.float32)[None]
+    for _ in range(warmup):
+        runner(batch)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        runner(batch)
+        times.append(time.perf_counter() - started)
+    return 1000 * statistics.median(times)
+
+
+def footprint_table(model_dirs: dict, quantizations=("none", "int8"), image=None,
+                    runs: int = LATENCY_RUNS):
+    """File size and single-image latency of each model directory's TFLite exports (exported
+    when missing or older than the model), one row per model and quantisation. `image`: one
+    prepared image; default, mid-grey at each model's size."""
+    import pandas as pd
+    rows = []
+    for name, model_dir in model_dirs.items():
+        size = int(training.saved_config(model_dir)["image_size"])
+        pixels = np.full((size, size, 3), 127.0, np.float32) if image is None else image
+        for quantize in quantizations:
+            path = default_path(model_dir, "tflite", quantize)
+            if not _fresh(path, model_dir):
+                path = export_tflite(model_dir, quantize)
+            rows.append({"model": name, "weights": QUANTIZATION_NOTES[quantize].split(",")[0],
+                         "size_mb": storage.size(path) / 1e6,
+                         "latency_ms": latency_ms(path, pixels, runs)})
+    return pd.DataFrame(rows).set_index(["model", "weights"])
+
+
 # --- one entry for the command line ---------------------------------------------------------
 
 def export(model_dir, format: str = "tflite", quantize: str = "none", out=None) -> str:

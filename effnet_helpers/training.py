@@ -47,8 +47,8 @@ class TrainConfig:
     head_epochs: int = 2                 # the seed system's --transfer_schedule H,F: H ...
     total_epochs: int = 10               # ... and F (cumulative); H = 0 trains all from the start
     unfreeze_from: int = 1               # fine-tune blocks from this one on (1: all blocks)
-    learning_rate: float = 0.01          # head phase, for a global batch of 256 (scaled)
-    finetune_learning_rate: float = 0.001
+    learning_rate: float = 0.1           # head phase, for a global batch of 256 (scaled)
+    finetune_learning_rate: float = 0.0005  # docs/transfer.md: why these two
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     dropout: float | None = None         # None: the model's default

@@ -211,3 +211,25 @@ def test_the_head_phase_sees_the_frozen_backbone_in_inference_mode(trained_model
     assert int(fitted.optimizer.iterations.numpy()) == 25
     schedule = fitted.optimizer._learning_rate
     assert float(fitted.optimizer.learning_rate.numpy()) == pytest.approx(float(schedule(25)))
+
+
+def test_notebook_03_parameters_are_the_full_profile():
+    """Notebook 03's parameters cell (what a Colab user runs) and stages.profile_train_config
+    (what notebooks 04 and 05 train when run alone) describe the same run: no drift."""
+    import dataclasses
+
+    import jupytext
+
+    from effnet_helpers import pipeline, stages
+    notebook = jupytext.read(settings.repo_root() / "notebooks" / "03_transfer_training.py")
+    cell = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    values = {"pipeline": pipeline}
+    exec(cell.source, values)
+    from_notebook = training.TrainConfig(
+        model=values["MODEL"], image_size=values["IMAGE_SIZE"], weights=values["WEIGHTS"],
+        head_epochs=values["SCHEDULE"][0], total_epochs=values["SCHEDULE"][1],
+        unfreeze_from=values["UNFREEZE_FROM"], learning_rate=values["LEARNING_RATE"],
+        finetune_learning_rate=values["FINETUNE_LEARNING_RATE"], batch_size=values["BATCH_SIZE"],
+        resize_method=values["RESIZE_METHOD"], augment=values["AUGMENT"])
+    assert dataclasses.asdict(from_notebook) == dataclasses.asdict(
+        stages.profile_train_config(profile="full"))
