@@ -49,7 +49,7 @@ import os
 import numpy as np
 
 from effnet_helpers import datasets, evaluation, explain, export, inference, plots, runtime
-from effnet_helpers import settings, stages, storage
+from effnet_helpers import settings, stages, storage, training
 
 runtime.ensure_tensorflow()
 import tensorflow as tf
@@ -205,6 +205,36 @@ tflite_file = parity.loc["tflite-int8", "file"]  # written by parity_table
 print(os.path.basename(tflite_file), "->",
       CLASSES[int(np.argmax(export.tflite_predict(tflite_file, image)))], "| Keras ->",
       CLASSES[int(np.argmax(probabilities))])
+
+# %% [markdown]
+# **Why EfficientNet-Lite exists.** Phones and edge accelerators compute fastest in 8-bit
+# integers. Lite0 is B0 made for that: ReLU6 (bounded, so activations quantise into a known
+# range) instead of swish, and no squeeze-and-excitation (its global pooling and sigmoid are slow
+# on such chips). Below, this notebook's model beside the other family's smallest member (B0 for
+# a Lite model, Lite0 for a B model) at the same input size, float32 and int8, each as a
+# `.tflite` file, one image per call as an app runs it. The other model has random weights: size
+# and speed do not depend on the weights' values, only its predictions would mean nothing (and
+# none are shown).
+
+# %%
+config = training.saved_config(MODEL_DIR)
+OTHER = "B0" if config["model"].startswith("lite") else "lite0"
+other_dir = export.untrained_model_dir(stages.model_dir(DATASET, f"{OTHER}-untrained"), OTHER,
+                                       config["image_size"], CLASSES,
+                                       config["input"]["resize_method"])
+footprint = export.footprint_table({config["model"]: MODEL_DIR, OTHER: other_dir},
+                                   quantizations=("none", "int8"), image=image)
+footprint.round(2)
+
+# %%
+ours, other = footprint.loc[config["model"]], footprint.loc[OTHER]
+for weights in ours.index:
+    print(f"{weights}: {config['model']} {ours.loc[weights, 'size_mb']:.1f} MB, "
+          f"{ours.loc[weights, 'latency_ms']:.1f} ms | {OTHER} "
+          f"{other.loc[weights, 'size_mb']:.1f} MB, {other.loc[weights, 'latency_ms']:.1f} ms "
+          "per image")
+print(f"{config['model']} int8 agrees with Keras on "
+      f"{parity.loc['tflite-int8', 'top1_agreement']:.1%} of the validation images")
 
 # %% [markdown]
 # ## 6. A SavedModel for TensorFlow Serving

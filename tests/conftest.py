@@ -189,6 +189,14 @@ def skipped_rows(out_dir) -> dict:
         return {os.path.basename(row["path"]): row["reason"] for row in csv.DictReader(f)}
 
 
+def kept_epochs(model_dir) -> list[int]:
+    """The epochs whose checkpoints training kept in a model directory (the newest few and the
+    best), in order."""
+    return sorted(int(name[len("epoch-"):-len(".keras")])
+                  for name in os.listdir(Path(model_dir) / "checkpoints")
+                  if name.startswith("epoch-") and name.endswith(".keras"))
+
+
 @pytest.fixture(scope="session")
 def tf():
     """TensorFlow, imported once for the session (about 5 s)."""

@@ -12,6 +12,7 @@ import pytest
 from sklearn.metrics import classification_report, confusion_matrix
 
 from effnet_helpers import evaluation, layout, records, settings
+from tests.conftest import kept_epochs
 
 VALIDATION_IMAGES = 359
 
@@ -136,20 +137,22 @@ def test_missing_inputs_give_clear_errors(model_dir, tmp_path, sample_records_di
 
 
 def test_checkpoints_like_the_eval_iterator(model_dir, sample_records_dir, result):
-    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "all")] == list(range(1, 13))
-    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "11")] == [11, 12]
+    kept = kept_epochs(model_dir)
+    assert len(kept) >= 2
+    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, "all")] == kept
+    assert [e for e, _ in evaluation.checkpoint_paths(model_dir, str(kept[-2]))] == kept[-2:]
     with pytest.raises(evaluation.EvaluationError, match="latest"):
         evaluation.checkpoint_paths(model_dir, "best")
-    with pytest.raises(evaluation.EvaluationError, match="the last is epoch 12"):
-        evaluation.checkpoint_paths(model_dir, 13)
-    table = evaluation.evaluate_checkpoints(model_dir, sample_records_dir, which="10",
+    with pytest.raises(evaluation.EvaluationError, match=f"the last is epoch {kept[-1]}"):
+        evaluation.checkpoint_paths(model_dir, kept[-1] + 1)
+    table = evaluation.evaluate_checkpoints(model_dir, sample_records_dir, which=str(kept[-2]),
                                             progress=False)
-    assert list(table["epoch"]) == [10, 11, 12] and set(table["images"]) == {VALIDATION_IMAGES}
+    assert list(table["epoch"]) == kept[-2:] and set(table["images"]) == {VALIDATION_IMAGES}
     # the last checkpoint is the final model
     assert table["accuracy"].iloc[-1] == pytest.approx(result.metrics["accuracy"])
     written = pd.read_csv(model_dir / evaluation.CHECKPOINT_METRICS_FILE)
-    assert list(written["epoch"]) == [10, 11, 12] and (model_dir / evaluation.CHECKPOINT_METRICS_PLOT
-                                                   ).exists()
+    assert list(written["epoch"]) == kept[-2:] and (model_dir / evaluation.CHECKPOINT_METRICS_PLOT
+                                                    ).exists()
 
 
 def test_the_confusion_picture_reads_with_100_classes():

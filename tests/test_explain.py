@@ -33,7 +33,7 @@ def test_heatmap_has_the_image_size_and_is_not_flat(trained, batch):
     not_flat = 0
     for image in images[:4]:
         heatmap = explain.grad_cam(model, image)
-        assert heatmap.shape == image.shape[:2] == (32, 32)
+        assert heatmap.shape == image.shape[:2] == tuple(model.input_shape[1:3])
         assert heatmap.dtype == np.float32
         assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0
         if heatmap.max() - heatmap.min() > 0.2:
@@ -45,9 +45,12 @@ def test_heatmap_has_the_image_size_and_is_not_flat(trained, batch):
 def test_small_models_use_a_map_that_still_has_a_where(trained):
     model = trained[0]
     layer = explain.cam_layer(model)
-    assert min(layer.output.shape[1:3]) >= explain.MIN_CAM_SIDE  # top_activation is 1x1 here
-    assert explain.cam_layer(model, "top_activation").output.shape[1:3] == (1, 1)
-    flat = explain.grad_cam(model, np.full((32, 32, 3), 128, np.float32),
+    assert min(layer.output.shape[1:3]) >= explain.MIN_CAM_SIDE  # top_activation: 3x3 at 96 px
+    assert min(explain.cam_layer(model, "top_activation").output.shape[1:3]) < \
+        explain.MIN_CAM_SIDE
+    tiny = models.build_model("lite0", 3, 32, weights=None)  # top_activation is 1x1 at 32 px
+    assert explain.cam_layer(tiny, "top_activation").output.shape[1:3] == (1, 1)
+    flat = explain.grad_cam(tiny, np.full((32, 32, 3), 128, np.float32),
                             layer_name="top_activation")
     assert np.ptp(flat) == 0  # why the default avoids it: one number, no place
     with pytest.raises(ValueError, match="no layer"):
@@ -99,5 +102,5 @@ def test_figure_shows_image_overlay_prediction_and_truth(trained, batch):
     assert len(titles) == 6
     assert all("true: " + classes[label] in title for title, label in zip(titles, labels[:6]))
     assert all(any(name in title.split("\n")[0] for name in classes) for title in titles)
-    assert all(ax.get_images()[0].get_array().shape == (32, 32, 3) for ax in axes)
+    assert all(ax.get_images()[0].get_array().shape == (*model.input_shape[1:3], 3) for ax in axes)
     plt.close(fig)
