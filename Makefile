@@ -9,7 +9,7 @@ OUT     ?= outputs
 PROFILE ?= cpu
 STAMP   := $(VENV)/.installed
 
-.PHONY: workbook test venv sync reference bench clean
+.PHONY: workbook test venv sync ja reference bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,20 @@ test: venv
 	EFFNET_PROFILE=ci EFFNET_WORK_DIR=$(CURDIR)/$(OUT)/ci \
 		$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
-# After editing notebooks/NN_*.py: update the .ipynb side (and back).
+# After editing notebooks/NN_*.py: update the .ipynb side (and back), then the Japanese edition.
 sync: venv
 	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.py
+	$(BIN)/python tools/ja_edition.py
+
+# The Japanese edition notebooks/ja/ from the English notebooks and notebooks/ja/translations/;
+# `python tools/ja_edition.py --status` lists the texts to translate (docs/japanese.md).
+ja: venv
+	$(BIN)/python tools/ja_edition.py
 
 # After a change that alters a "# NBVAL_CHECK_OUTPUT" cell's output, on purpose.
 reference: venv
 	$(BIN)/python -m effnet_helpers.workbook --update-reference
+	$(BIN)/python tools/ja_edition.py
 
 # make bench BENCH=NAME runs benchmarks/bench_NAME.py: convert (default), pipeline, head,
 # inference, latency or train_speed; figures and commands in benchmarks/RESULTS.md.

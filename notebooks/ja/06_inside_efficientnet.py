@@ -1,0 +1,348 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · EfficientNet の内部：複合スケーリングと、ゼロから組み立てる B0
+#
+# ノートブック 03〜05 では、EfficientNet を `keras.applications.EfficientNetB0` というブラックボックスとして使いました。ここではその中を開けます。ネットワークが何でできているか（7 つのステージに並んだ MBConv ブロック）、B0〜B7 がなぜ違うのか（深さ・幅・解像度の**複合スケーリング**（compound scaling））、それがパラメータ数と FLOPs にどう響くのかを見たうえで、Keras で約 70 行の B0 をゼロから組み立て、それが正しいことを**証明**します。パラメータ数が Keras のモデルと同じであること、ステージごとの形状が同じであること、そして Keras の重みをコピーすれば出力も同じになることです。
+#
+# 何も学習せず、何もダウンロードしません。ここで扱うモデルの重みはすべてランダムです。
+#
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/06_inside_efficientnet.ipynb)
+# [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/06_inside_efficientnet.ipynb)
+#
+# 英語版（原文）：[06_inside_efficientnet.ipynb](../06_inside_efficientnet.ipynb)。この日本語版は英語版から生成しており、コードは英語版と同一です。
+
+# %% [markdown]
+# ## セットアップ
+#
+# 新しい Colab セッションでは、このセルがワークブックの補助パッケージをインストールします。このノートブックはモデルを組み立てるだけなので、CPU を含め、どのランタイムでもかまいません。
+
+# %%
+import importlib.util
+import subprocess
+import sys
+
+REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+if importlib.util.find_spec("effnet_helpers") is None:
+    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
+                   check=True)
+    sys.path.insert(0, "effnet-workbook")
+
+# %%
+import inspect
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
+import numpy as np
+import pandas as pd
+
+from effnet_helpers import plots, runtime, settings
+
+runtime.ensure_tensorflow()
+import keras
+
+from effnet_helpers import architecture as arch  # Keras を import します：ensure_tensorflow の後で
+
+plots.use_projector_style()
+pd.set_option("display.width", 160)
+pd.set_option("display.max_colwidth", None)
+runtime.print_versions()
+
+# %% [markdown]
+# ## パラメータ
+#
+# - `FROM_SCRATCH`：自分で組み立てて Keras と照合するモデル。`"B0"`〜`"B7"`（大きなモデルほど、組み立てと1回の実行に時間がかかります）。
+# - `PHIS`：最後の節で比べる複合係数（compound coefficient）φ の値。
+# - `CHECK_IMAGES`：出力の照合で両方のモデルに分類させるランダム画像の枚数。
+
+# %% tags=["parameters"]
+FROM_SCRATCH = "B0"
+PHIS = range(0, 8)
+CHECK_IMAGES = 4
+
+# %%
+PROFILE = settings.profile()  # "ci" では最小のモデルと最少の画像枚数にします
+if PROFILE["name"] == "ci":
+    FROM_SCRATCH, CHECK_IMAGES = "B0", 2
+print(f"profile {PROFILE['name']}: from scratch {FROM_SCRATCH}, {CHECK_IMAGES} check images, "
+      f"phi {list(PHIS)}")
+
+# %% [markdown]
+# ## 1. EfficientNet とは：7 つのステージに並んだ MBConv ブロック
+#
+# EfficientNet-B0 は人の手で設計されたものではありません。ニューラルアーキテクチャ探索（neural architecture search、NAS。MnasNet と同じ手法）が、FLOPs の予算の中で最も精度の高いネットワークを探しました。見つかったのは、**ステム**（stem）の畳み込み、続いて **7 つのステージに並んだ MBConv ブロック**（MobileNetV2 の逆残差（inverted residual）ブロックに squeeze-and-excitation を加えたもの）、そして 1,280 チャネルへの 1x1 畳み込み、プーリング、分類器です。次が論文の Table 1 です（`input` はそのステージが受け取る解像度で、ストライドを適用するのは各ステージの最初のブロックだけです）。
+
+# %%
+arch.b0_stage_table()
+
+# %% [markdown]
+# 「MBConv6 5x5」は次のように読みます。1x1 畳み込みでチャネル数を 6 倍に広げ（expand）、各チャネルをそれぞれ専用の 5x5 カーネルでフィルタリングし（*depthwise* 畳み込み：チャネルを混ぜないので計算が軽い）、チャネルごとに重みを付け直し（squeeze-and-excitation）、1x1 畳み込みで少ないチャネル数に射影して戻します（project）。中央が広く両端が狭い、ResNet のボトルネックとは逆の形なので「逆」残差（inverted）と呼びます。第 4 節で1つ組み立てます。
+
+# %% [markdown]
+# ## 2. 複合スケーリング：B0〜B7 はなぜ違うのか
+#
+# ネットワークを大きくする方法は 3 つあります。層を増やす（**深さ**（depth）d）、チャネルを増やす（**幅**（width）w）、画像を大きくする（**解像度**（resolution）r）です。FLOPs は d · w² · r² に比例して増えます（畳み込みの計算量は入力と出力の*両方*のチャネル数に比例し、画素数にも縦横の両方向で比例するからです）。論文は、この 3 つを1つのつまみ、複合係数 φ でまとめてスケーリングします。
+#
+# 深さ d = α^φ、幅 w = β^φ、解像度 r = γ^φ、ただし α = 1.2、β = 1.1、γ = 1.15。
+#
+# この値は、α · β² · γ² ≈ 2 という条件のもとで B0 に対して小さなグリッドサーチを行って見つけたもので、φ を 1 増やすごとに FLOPs はおよそ 2 倍になります。チャネル数とブロック数は整数でなければならないので、Keras は次のように丸めます。
+
+# %%
+print(f"alpha * beta^2 * gamma^2 = {arch.ALPHA * arch.BETA ** 2 * arch.GAMMA ** 2:.3f}")
+for phi in (1, 2, 3):
+    d, w, r = arch.compound_coefficients(phi)
+    print(f"phi={phi}: depth x{d:.2f}, width x{w:.2f}, resolution {224 * r:.0f} px")
+print(inspect.getsource(arch.round_filters))
+print(inspect.getsource(arch.round_repeats))
+
+# %% [markdown]
+# 公開されている B1〜B7 は、論文の表の係数を使っており、整数の φ に対する α^φ、β^φ、γ^φ そのものではありません。それぞれの係数はどの φ に当たるのか、そして丸めた結果はどうなるのでしょうか。
+
+# %%
+scaling = arch.scaling_table()
+scaling.round(2)
+
+# %% [markdown]
+# B_n はおおよそ「φ = n」ですが、ぴったりではありません。深さは式より少しゆっくり増え（B7 の深さ 3.1 は φ ≈ 6.2 に当たります）、幅と解像度は少し速く増えます。ブロック数（B0 は 16、B7 は 55）は、各ステージの繰り返し数に深さの係数を掛け、ステージごとに切り上げたものです。
+
+# %% [markdown]
+# ## 3. `keras.applications` の B0〜B7 を論文と並べる
+#
+# 各モデルを `weights=None`（ランダムな重み。何もダウンロードせず、B7 でも数秒）で組み立ててから数えます。`count_params` は Keras 自身が数えたパラメータ数、`count_flops` はすべての畳み込み層と全結合層の**積和演算**（multiply-add）の回数を合計したもので、論文が「FLOPs」として数えているものと同じです。数え方は次のとおりです。
+
+# %%
+print(inspect.getsource(arch.count_flops))
+
+# %%
+built = arch.keras_table()
+built[["input", "paper input", "dropout", "paper dropout", "params_M", "paper params_M",
+       "params diff %", "FLOPs_B", "paper FLOPs_B", "FLOPs diff %"]].round(2)
+
+# %% [markdown]
+# 入力サイズとドロップアウト率は論文どおりです。パラメータ数と FLOPs は数 % 以内で一致します。論文は有効数字 2 桁に丸めています（19.47M を「19M」と書くように）。差が 5% を超えるのはどれでしょうか。
+
+# %%
+diffs = built[["params diff %", "headless diff %", "FLOPs diff %"]]
+print("over 5%:", {column: list(diffs.index[diffs[column].abs() > 5]) for column in diffs})
+built[["params_M", "params headless_M", "paper params_M", "headless diff %"]].round(2)
+
+# %% [markdown]
+# 論文との差が 5% を超えるのは、小さめのモデルの**ヘッドなし**（headless：`include_top=False`、ノートブック 03 で学習するバックボーン）のパラメータ数だけです。論文は 1,000 クラスの全結合層も数えているからで、それは B0 では 1,280 × 1,000 + 1,000 = 1.28M 個の重み（5.3M の 24%）、B7 では 2.56M 個（4%）に当たります。ほかに知っておくべき小さな差が 2 つあります。Keras はバッチ正規化の統計量と、入力の正規化に使う平均と分散も数えています（学習はされず、B0 の 0.8%）。また、ここでの FLOPs にはバッチ正規化、活性化関数、SE の掛け算、足し算が含まれていません（演算は 1〜2% 多くなります）。FLOPs の差は 5% 未満に収まります（最大は B4 で、4.39B を論文は「4.2B」としています）。
+
+# %% [markdown]
+# ## 4. 精度と大きさ：公表されている数値
+#
+# これらすべての目的はここにあります。論文と Keras が ImageNet の重みについて公表している精度を、パラメータ数と FLOPs に対してプロットします（横軸は対数目盛）。
+
+# %%
+def log_axis(axis, ticks):
+    """A logarithmic axis labelled with plain numbers (5, 10, 20 rather than 5x10^0)."""
+    axis.axes.set(**{f"{axis.axis_name}scale": "log"})
+    axis.set_ticks(ticks, [f"{t:g}" for t in ticks])
+    axis.set_minor_formatter(NullFormatter())
+
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), sharey=True)
+for ax, column, label in ((axes[0], "params_M", "parameters (millions)"),
+                          (axes[1], "FLOPs_B", "FLOPs (billions of multiply-adds)")):
+    ax.plot(arch.PAPER[column], arch.PAPER["top1"], "-o", color="tab:green", markersize=9)
+    for name, row in arch.PAPER.iterrows():
+        ax.annotate(name, (row[column], row["top1"]), xytext=(8, -14), textcoords="offset points")
+    log_axis(ax.xaxis, [5, 10, 20, 50] if column == "params_M" else [0.5, 1, 2, 5, 10, 20, 50])
+    ax.set(xlabel=label, ylim=(76.5, 85))
+axes[0].set_ylabel("ImageNet top-1 accuracy (%)")
+fig.suptitle("EfficientNet B0-B7: published ImageNet top-1 against size");
+
+# %% [markdown]
+# 1段階ごとに FLOPs は前の約 2 倍かかり、得られる精度の伸びは小さくなっていきます。B1 は B0 より 2 ポイント高くなりますが、B7 は B6 より 2 倍の計算量で 0.3 ポイントしか上がりません。小さなデータセットでの転移学習なら、価値があるのは B0〜B3 です。
+
+# %% [markdown]
+# ## 5. MBConv をゼロから
+#
+# `effnet_helpers/architecture.py` にある（そしてそこでテストされている）ブロックのコードです。5 つの段階があります。expand、depthwise、squeeze-and-excitation、project、そしてブロックが形状を保つときの残差接続（residual connection）です。`mistake` の行は第 7 節のためのものなので、今は無視してください。
+
+# %%
+print(inspect.getsource(arch.mbconv_block))
+
+# %% [markdown]
+# 注目してほしい点：
+#
+# - **squeeze-and-excitation** は射影の*前*、広げたあとの特徴に対して行います。そのボトルネックの幅は、広げたあとではなく、ブロックの**入力**チャネル数の 4 分の 1 です。
+# - 射影には**活性化関数がありません**。狭い層に ReLU や swish をかけると情報が失われるからです（MobileNetV2 の「線形ボトルネック」（linear bottleneck））。
+# - **残差**を足すのは、ストライドが 1 で、入力と出力のチャネル数が等しいときだけです。それ以外では形状が違うので、足し合わせる相手がありません。
+# - 畳み込みにはバイアスがありません。直後のバッチ正規化が自分のバイアスを持っているからです。
+#
+# ブロックが呼び出す 2 つの補助関数です。
+
+# %%
+print(inspect.getsource(arch.conv_bn))
+print(inspect.getsource(arch.squeeze_excite))
+
+# %% [markdown]
+# **確率的深さ**（stochastic depth）は、学習中にブロックをまるごとランダムに飛ばします。画像ごとに、残差の分岐を**生存確率**（survival probability）p で残し、それ以外のときは落とすので、ブロックは入力をそのまま通します。残った分岐は p で割るので、何も落とさない推論時にも期待値は同じになります。重みを持たないので、パラメータ数は変わりません。
+
+# %%
+print(inspect.getsource(arch.StochasticDepth.call))
+
+# %% [markdown]
+# ## 6. ブロックから組み立てた B0 と、その証明
+#
+# ネットワーク全体は、ブロックの表をループで回すだけです。ステム、各ステージのすべてのブロック（スケーリングしたチャネル数と繰り返し数で）、最上部の畳み込み、そして分類器。確率的深さの落とす確率（drop rate）は、ブロックの位置に比例して 0 から 0.2 まで大きくなります（生存確率は 1 から 0.8）。
+
+# %%
+print(inspect.getsource(arch.efficientnet))
+
+# %% [markdown]
+# 私たちのモデルと Keras のモデルを並べます。**証明 1**、パラメータ数と形状：分類器ありでもなしでもパラメータ数が同じで、ステージごとの出力の形状とパラメータ数も同じです。
+
+# %%
+paper = arch.PAPER.loc[FROM_SCRATCH]
+size = int(paper.resolution)
+ours = arch.efficientnet(paper.width, paper.depth, size, dropout=paper.dropout)
+theirs = getattr(keras.applications, f"EfficientNet{FROM_SCRATCH}")(weights=None)
+ours_headless = arch.efficientnet(paper.width, paper.depth, size, include_top=False)
+theirs_headless = getattr(keras.applications, f"EfficientNet{FROM_SCRATCH}")(
+    weights=None, include_top=False)
+print(f"{FROM_SCRATCH} with classifier: ours {arch.count_params(ours):,}, "
+      f"keras {arch.count_params(theirs):,}")
+print(f"{FROM_SCRATCH} headless:        ours {arch.count_params(ours_headless):,}, "
+      f"keras {arch.count_params(theirs_headless):,}")
+
+# %%
+stages = arch.compare_stages(ours, theirs)
+print(f"layers: ours {len(ours.layers)}, keras {len(theirs.layers)}")
+stages
+
+# %% [markdown]
+# Keras のほうが層の数が多くなっています。Keras は、パディングがバックエンドに依存しないよう、ストライド 2 の畳み込みの前に明示的な `ZeroPadding2D` 層を置き、SE のベクトルを `Reshape` 層で形を変えているからです。パディングと形の変更には重みがなく、TensorFlow の "same" パディングも同じようにパディングするので、形状は（そしてこの後で見るとおり、数値も）一致します。**証明 2**、計算そのもの：Keras の（ランダムな）重みをテンソルごとに私たちのモデルにコピーし、同じ画像を両方で分類します。
+
+# %%
+copied = arch.copy_weights(theirs, ours)
+images = np.random.default_rng(0).uniform(0, 255, (CHECK_IMAGES, size, size, 3)).astype("float32")
+ours_out = ours(images, training=False).numpy()
+theirs_out = theirs(images, training=False).numpy()
+difference = np.abs(ours_out - theirs_out).max()
+print(f"{copied} weight tensors copied; largest output difference {difference:.1e}")
+print("same predicted classes:", (ours_out.argmax(1) == theirs_out.argmax(1)).all())
+
+# %% [markdown]
+# 同じ重みを入れれば、同じ確率が出てきます。ゼロから組み立てたネットワークは、Keras のものと同じ計算をしています。ただし、これに ImageNet の重みを読み込む前に注意が一つあります。`weights="imagenet"` のとき、Keras は正規化の後ろに重みのない層をもう1つ挿入します（元の TensorFlow のコードの前処理を再現する、1/√std による再スケーリング）。ゼロから組み立てたモデルにも、この層が必要です。
+
+# %% [markdown]
+# ## 7. 手書きの EfficientNet によくある間違い
+#
+# どれも正しいコードと1行しか違わず、どれもビルダーの `mistake=` に指定できる値です。
+
+# %%
+pd.Series(arch.MISTAKES, name="what goes wrong").to_frame()
+
+# %% [markdown]
+# **squeeze-and-excitation の位置や大きさの間違い。** どちらもエラーなく組み立てられ、学習もできてしまいます。気づく手がかりはパラメータ数だけです。射影の後ろに置くと、SE は 32〜1,152 チャネルではなく 16〜320 チャネルに重みを付け直すことになり、パラメータは少なくなります。広げたあとのチャネル数を基準にすると、ボトルネックが 6 倍広くなり、パラメータはずっと多くなります。
+
+# %%
+keras_b0 = theirs if FROM_SCRATCH == "B0" else keras.applications.EfficientNetB0(weights=None)
+b0 = {mistake: arch.efficientnet(mistake=mistake)
+      for mistake in (None, "se_after_projection", "se_ratio_of_expanded")}
+mistake_rows = []
+for mistake, model in b0.items():
+    shapes = arch.compare_stages(model, keras_b0)
+    mistake_rows.append({"B0 built with": mistake or "no mistake",
+                         "params": arch.count_params(model),
+                         "vs keras": arch.count_params(model) - arch.count_params(keras_b0),
+                         "same shapes": (shapes["keras output"] == shapes["ours output"]).all()})
+pd.DataFrame(mistake_rows)
+
+# %% [markdown]
+# **生存確率のつもりで落とす確率を使う。** 論文と参照実装のコードは生存確率（0.8）で述べていますが、Keras の `drop_connect_rate` は落とす確率（0.2）です。取り違えてもパラメータ数と形状は同じままですが、学習中に残差の分岐を少しではなく大半を落とし、生き残った分岐を最大で 40 倍に拡大してしまいます。
+
+# %%
+wrong = arch.efficientnet(mistake="drop_as_survival", include_top=False)
+survival = pd.DataFrame({"right": arch.survival_probabilities(b0[None]),
+                         "mistaken": arch.survival_probabilities(wrong)})
+ax = survival.plot.bar(figsize=(12, 4.5), color=["tab:green", "tab:red"], rot=0)
+ax.set(title="Stochastic depth: survival probability of each residual block of B0",
+       xlabel="block", ylabel="probability the branch is kept")
+ax.legend(loc="center right");
+
+# %% [markdown]
+# 学習中にそれが何を引き起こすかを、1つの層について 10,000 サンプルで測ってみます（推論時には何も落とされません）。
+
+# %%
+ones = np.ones((10_000, 1, 1, 1), "float32")
+for label, p in (("right", survival["right"].min()), ("mistaken", survival["mistaken"].max())):
+    kept = arch.StochasticDepth(p, seed=0)(ones, training=True).numpy().ravel()
+    print(f"{label:9s} survival {p:.4f}: {np.mean(kept == 0):.1%} of branches dropped, "
+          f"survivors x{kept.max():.2f}")
+
+# %% [markdown]
+# **残差を足す条件がない。** すべてのブロックでスキップ接続を足すと、最初のブロック（入力 32 チャネル、出力 16 チャネル）で失敗するので、この間違いは少なくとも自分から名乗り出てくれます。より見つけにくいのは、チャネル数だけを確かめてストライドを確かめない版です。B0 ではストライド 2 のブロックはどれもチャネル数も変えるので、チャネル数を保つストライド 2 のブロックを持つ別のブロック表に出会うまで、気づかれないままになります。
+
+# %%
+try:
+    arch.efficientnet(mistake="no_residual_condition")
+except ValueError as error:
+    print("ValueError:", str(error).splitlines()[0])
+
+# %% [markdown]
+# ## 8. 1つの次元か、3 つすべてか
+#
+# B0 に同じだけの FLOPs の追加予算（複合スケーリングの φ 段階目に当たる 1.92^φ）を与え、それを深さだけ（d = 1.92^φ）、幅だけ（w = 1.92^(φ/2)）、解像度だけ（r = 1.92^(φ/2)）、あるいは複合スケーリングのやり方で 3 つすべてに使います。計算量は `arch.analytic_cost` から求めます。これはモデルを組み立てずに、ブロックの表から層ごとの計算量を合計する関数です（組み立てたモデルで数えた値とちょうど等しいことをテストで確かめています）。
+
+# %%
+print(inspect.getsource(arch.scaling_strategies))
+comparison = arch.scaling_comparison(PHIS)
+comparison[comparison["phi"] == max(PHIS)].round(2)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 5.5))
+for strategy, group in comparison.groupby("strategy", sort=False):
+    axes[0].plot(group["phi"], group["FLOPs_B"], "-o", label=strategy)
+    axes[1].plot(group["FLOPs_B"], group["params_M"], "-o", label=strategy)
+axes[1].plot(built["FLOPs_B"], built["params_M"], "k*", markersize=14, label="B0-B7 (Keras)")
+axes[0].set(xlabel="phi", ylabel="FLOPs (billions)", title="Same FLOPs budget...")
+axes[1].set(xlabel="FLOPs (billions)", ylabel="parameters (millions)",
+            title="...spent on different parameters")
+for axis in (axes[0].yaxis, axes[1].xaxis):
+    log_axis(axis, [0.5, 1, 2, 5, 10, 20, 50])
+log_axis(axes[1].yaxis, [5, 10, 20, 50, 100, 200, 500])
+axes[0].legend()
+axes[1].legend();
+
+# %% [markdown]
+# 同じ FLOPs でも、戦略によってまったく違うネットワークができます。**解像度だけ**ではパラメータは1つも増えません（同じフィルタがより多くの画素の上を動くだけです）。**深さだけ**や**幅だけ**では、予算がはるかに多くのパラメータに変わり（φ = 7 では複合スケーリングの 5〜7 倍）、非常に深いネットワーク、あるいは非常に幅広く浅いネットワークになります。複合スケーリングはその中間にあり、実際の B1〜B7（星印）はその曲線の上に乗っています。なぜそれが重要なのかは論文の実験が示しています。どれか1つの次元だけをスケーリングすると、最初は精度が上がりますが、top-1 が約 80% を超えたあたりですぐに頭打ちになります（論文の Figure 3）。一方、深さと解像度も増やしながら幅をスケーリングすると、同じ FLOPs でより大きく精度が上がります（論文の Figure 4）。大きな画像を全体として捉えるにはより多くの層が、その細部を運ぶにはより多くのチャネルが必要だからです。
+
+# %% [markdown]
+# ## 自分で確かめる
+#
+# パラメータ数、ステージの形状、計算量。どれも乱数には依存しません。
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(FROM_SCRATCH, "params ours/keras:", arch.count_params(ours), arch.count_params(theirs),
+      "headless:", arch.count_params(ours_headless), arch.count_params(theirs_headless))
+print("stages all equal:", bool(stages["same"].all()), list(stages["ours output"][1:-1]))
+print("outputs equal:", bool(np.allclose(ours_out, theirs_out, atol=1e-5)))
+print("B0-B7 params:", [int(round(p * 1e6)) for p in built["params_M"]])
+print("B0-B7 MFLOPs:", [int(round(f * 1e3)) for f in built["FLOPs_B"]])
+print("blocks:", list(scaling["blocks"]), "over 5%:", list(diffs.columns[(diffs.abs() > 5).any()]))
+print("mistakes (params):", [row["params"] for row in mistake_rows])
+
+# %% [markdown]
+# ## 次のステップ
+#
+# ディスクには何も書き出していません。このノートブックの結果は、表とグラフそのものです。読んだコードは `effnet_helpers/architecture.py` にあり、`tests/test_architecture.py` には証明がテストとして入っています。パラメータのセルで `FROM_SCRATCH = "B3"` と設定すれば、スケーリングしたモデルも同じように確かめられます。それから [ノートブック 03](03_transfer_training.ipynb) に戻り、第 3 節の表を念頭にモデルの大きさ（`MODEL`）を選んでください。パラメータ数はメモリを、FLOPs は速度を決めます。
