@@ -2,8 +2,8 @@
 """Training throughput: images per second of EfficientNet-B0 at 224 px, everything trainable, on
 the accelerator `runtime.connect` finds, with its number format (mixed float16 on GPUs, bfloat16
 on TPUs, float32 on CPUs) and Keras' XLA choice, against the published figures
-(REFERENCE.md section 5: NVIDIA DeepLearningExamples, B0 at 224 with XLA, one GPU:
-A100-80GB 3,454 img/s mixed precision, V100 868 img/s).
+(docs/DESIGN.md, section "Published speed figures": NVIDIA DeepLearningExamples, B0 at 224
+with XLA, one GPU: A100-80GB 3,454 img/s mixed precision, V100 868 img/s).
 
 The input is synthetic (random images held on the device, `tf.data` cached and repeated), so the
 figure is the model's speed, not the input pipeline's (bench_pipeline.py measures that). The

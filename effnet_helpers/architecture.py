@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from .specs import EFFICIENTNET
+
 # --- the architecture as data -----------------------------------------------------------------
 
 
@@ -62,20 +64,22 @@ DROP_CONNECT_RATE = 0.2  # stochastic depth: the LAST block drops its branch wit
 ALPHA, BETA, GAMMA = 1.2, 1.1, 1.15
 BASE_RESOLUTION = 224
 
-# The paper's Table 2 and the reference code's coefficients (REFERENCE.md section 3): width and
-# depth coefficients, resolution, dropout before the classifier, parameters (millions), FLOPs
-# (billions of multiply-adds) and ImageNet top-1 accuracy (%, as Keras publishes it too).
-PAPER = pd.DataFrame(
-    [("B0", 1.0, 1.0, 224, 0.2, 5.3, 0.39, 77.1), ("B1", 1.0, 1.1, 240, 0.2, 7.8, 0.70, 79.1),
-     ("B2", 1.1, 1.2, 260, 0.3, 9.2, 1.0, 80.1), ("B3", 1.2, 1.4, 300, 0.3, 12, 1.8, 81.6),
-     ("B4", 1.4, 1.8, 380, 0.4, 19, 4.2, 82.9), ("B5", 1.6, 2.2, 456, 0.4, 30, 9.9, 83.6),
-     ("B6", 1.8, 2.6, 528, 0.5, 43, 19, 84.0), ("B7", 2.0, 3.1, 600, 0.5, 66, 37, 84.3)],
-    columns=["model", "width", "depth", "resolution", "dropout", "params_M", "FLOPs_B",
-             "top1"]).set_index("model")
+# The paper's Table 2 and the reference code's coefficients (`specs.EFFICIENTNET`, the one table
+# that `models.MODELS` reads too): width and depth coefficients, resolution, dropout before the
+# classifier, parameters (millions), FLOPs (billions of multiply-adds) and ImageNet top-1 (%).
+PAPER = pd.DataFrame([row._asdict() for row in EFFICIENTNET.values()],
+                     index=pd.Index(list(EFFICIENTNET), name="model"))
+
+
+# The paper's Table 1 numbers nine stages; Keras' layer names (and `compare_stages`) say which
+# part of the network each is: stage 1 the stem, stages 2-8 the seven MBConv stages block1 to
+# block7, stage 9 the top convolution and the classifier head.
+PAPER_STAGE_PARTS = {1: "stem", **{n: f"block{n - 1}" for n in range(2, 9)}, 9: "top + head"}
 
 
 def b0_stage_table() -> pd.DataFrame:
-    """B0 as the paper's Table 1: one row per stage, with the input resolution of each stage."""
+    """B0 as the paper's Table 1: one row per stage, with the input resolution of each stage and
+    the Keras part it is (`PAPER_STAGE_PARTS`)."""
     rows = [{"stage": 1, "operator": "Conv 3x3", "expansion": None, "kernel": 3, "stride": 2,
              "input": f"{BASE_RESOLUTION}x{BASE_RESOLUTION}", "channels": STEM_FILTERS,
              "repeats": 1}]
@@ -89,6 +93,8 @@ def b0_stage_table() -> pd.DataFrame:
     rows.append({"stage": 9, "operator": "Conv 1x1, pooling, dense", "expansion": None,
                  "kernel": 1, "stride": 1, "input": f"{size}x{size}", "channels": HEAD_FILTERS,
                  "repeats": 1})
+    for row in rows:
+        row["Keras part"] = PAPER_STAGE_PARTS[row["stage"]]
     table = pd.DataFrame(rows).set_index("stage")
     return table.astype({"expansion": "Int64"})
 
@@ -153,20 +159,26 @@ def _blocks(width: float, depth: float, stages=B0_STAGES, fix_stem_head: bool = 
 
 
 def analytic_cost(width: float = 1.0, depth: float = 1.0, resolution: int = BASE_RESOLUTION,
-                  include_top: bool = True, classes: int = 1000, stages=B0_STAGES) -> dict:
+                  include_top: bool = True, classes: int = 1000, stages=B0_STAGES,
+                  lite: bool = False) -> dict:
     """Parameters and FLOPs of a scaled EfficientNet from the block table alone, without building
     a model (so any width, depth and resolution costs microseconds).
 
     Parameters are those of `keras.applications` (all weights, the batch-norm statistics and the
     7 of the input normalisation included). FLOPs are counted as `count_flops` counts them:
     multiply-adds of the convolutions and the dense layer. Both equal the counts over a built
-    Keras model exactly (tests/test_architecture.py checks it)."""
-    params, flops = 7, 0  # input normalisation: mean (3), variance (3), count (1)
+    Keras model exactly (tests/test_architecture.py checks it). `lite=True`: EfficientNet-Lite
+    as `efficientnet_lite` builds it (no SE, stem and top not widened, end stages not deepened,
+    an input rescaling without weights), equal to the built model's counts too."""
+    # input normalisation: mean (3), variance (3), count (1); Lite's rescaling has no weights
+    params, flops = (0 if lite else 7), 0
+    if lite:
+        stages = LITE_STAGES
     size = math.ceil(resolution / 2)
-    channels = round_filters(STEM_FILTERS, width)
+    channels = STEM_FILTERS if lite else round_filters(STEM_FILTERS, width)
     params += 27 * channels + 4 * channels  # 3x3x3 stem convolution, batch norm (4 per channel)
     flops += size * size * 27 * channels
-    for _, _, block in _blocks(width, depth, stages):
+    for _, _, block in _blocks(width, depth, stages, fix_stem_head=lite):
         cin, cout, k = block["filters_in"], block["filters_out"], block["kernel_size"]
         expanded = cin * block["expand_ratio"]
         squeezed = max(1, int(cin * block["se_ratio"]))
@@ -176,12 +188,13 @@ def analytic_cost(width: float = 1.0, depth: float = 1.0, resolution: int = BASE
         size = math.ceil(size / block["strides"])
         params += k * k * expanded + 4 * expanded  # depthwise convolution, batch norm
         flops += size * size * k * k * expanded
-        params += 2 * expanded * squeezed + squeezed + expanded  # SE: two 1x1 convs with biases
-        flops += 2 * expanded * squeezed
+        if block["se_ratio"]:
+            params += 2 * expanded * squeezed + squeezed + expanded  # SE: two 1x1 convs, biases
+            flops += 2 * expanded * squeezed
         params += expanded * cout + 4 * cout  # projection, batch norm
         flops += size * size * expanded * cout
         channels = cout
-    head = round_filters(HEAD_FILTERS, width)
+    head = HEAD_FILTERS if lite else round_filters(HEAD_FILTERS, width)
     params += channels * head + 4 * head
     flops += size * size * channels * head
     if include_top:
@@ -407,6 +420,119 @@ def efficientnet_lite(width: float = 1.0, depth: float = 1.0, resolution: int = 
     Grad-CAM and the stage tables work unchanged."""
     return efficientnet(width, depth, resolution, dropout, include_top=include_top,
                         classes=classes, name=name, lite=True)
+
+
+# The published figures of tensorflow/tpu's lite README
+# (https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite): parameters
+# (millions), multiply-adds (billions, the README's "MAdds"), ImageNet top-1 accuracy (%) of the
+# float32 model and of its post-training int8 quantisation.
+LITE_PAPER = pd.DataFrame(
+    [("lite0", 4.7, 0.407, 75.1, 74.4), ("lite1", 5.4, 0.631, 76.7, 75.9),
+     ("lite2", 6.1, 0.899, 77.6, 77.0), ("lite3", 8.2, 1.44, 79.8, 79.0),
+     ("lite4", 13.0, 2.64, 81.5, 80.2)],
+    columns=["model", "params_M", "FLOPs_B", "top1", "top1 int8"]).set_index("model")
+
+# What Lite changes against B0-B7, and why (the lite README's reasons, for phones' int8 hardware).
+LITE_CHANGES = pd.DataFrame([
+    ("squeeze-and-excitation", "in every block", "removed",
+     "its global average pooling must read the whole feature map before any channel can be "
+     "scaled, and its sigmoid is costly in int8: poorly supported by mobile accelerators"),
+    ("activation", "swish (x * sigmoid(x))", "ReLU6 (min(max(x, 0), 6))",
+     "ReLU6's output is always in [0, 6], so int8 quantisation has a fixed range: easier "
+     "post-training quantisation"),
+    ("stem and top channels", "widened with the width coefficient", "always 32 and 1,280",
+     "keeps the scaled models small and fast"),
+    ("first and last stage", "deepened with the depth coefficient", "always 1 block each",
+     "part of the same fixed stem and head: the scaled models stay small and fast"),
+    ("input scaling", "x / 255, then ImageNet's mean and variance", "(x - 127) / 128",
+     "the lite builder's MEAN_RGB and STDDEV_RGB: pixels to about [-1, 1]"),
+], columns=["what", "B0-B7", "Lite0-Lite4", "why"]).set_index("what")
+
+_ACTIVATION_NAMES = {"silu": "swish"}  # Keras 3 calls swish silu
+
+
+def _input_scaling(model) -> str:
+    """The preprocessing layers before the stem, in words."""
+    steps = []
+    for layer in model.layers:
+        if layer.name.startswith("stem_"):
+            break
+        if isinstance(layer, keras.layers.Rescaling):
+            scale, offset = float(layer.scale), float(layer.offset)
+            steps.append(f"x / {1 / scale:g}" if offset == 0
+                         else f"(x - {-offset / scale:g}) / {1 / scale:g}")
+        elif isinstance(layer, keras.layers.Normalization):
+            steps.append("(x - mean) / std per channel")
+    return ", then ".join(steps)
+
+
+def anatomy(model) -> dict:
+    """What a built EfficientNet (ours or Keras') is made of, read from its layers: input size and
+    scaling, stem and top channels, blocks per stage, squeeze-and-excitation blocks and their
+    parameters, the activations of the backbone, parameters and multiply-adds."""
+    names = [layer.name for layer in model.layers]
+    blocks = stage_summary(model)["blocks"]
+    activations = {getattr(getattr(layer, "activation", None), "__name__", "linear")
+                   for layer in model.layers if layer.name != "predictions"}
+    return {
+        "input (px)": model.input_shape[1], "input scaling": _input_scaling(model),
+        "stem channels": model.get_layer("stem_conv").filters,
+        "blocks per stage (block1-7)": " ".join(str(blocks[f"block{i}"]) for i in range(1, 8)),
+        "squeeze-and-excitation blocks": sum(name.endswith("_se_excite") for name in names),
+        "squeeze-and-excitation params": sum(layer.count_params() for layer in model.layers
+                                             if layer.name.endswith(("_se_reduce", "_se_expand"))),
+        "activations": ", ".join(sorted(_ACTIVATION_NAMES.get(a, a) for a in activations
+                                        if a != "linear")),
+        "top channels": model.get_layer("top_conv").filters,
+        "params": count_params(model), "FLOPs": count_flops(model)}
+
+
+def _build_named(name: str, resolution: int | None = None):
+    """B0-B7 (the paper's coefficients) or Lite0-Lite4 (`models.MODELS`) from scratch, at their
+    native size unless `resolution` is given, with the 1000-class classifier, random weights."""
+    from . import models
+    spec = models.model_spec(name)
+    if models.is_lite(name):
+        return efficientnet_lite(spec.width, spec.depth, resolution or spec.image_size,
+                                 spec.dropout)
+    paper = PAPER.loc[models.canonical_name(name)]
+    return efficientnet(paper.width, paper.depth, resolution or int(paper.resolution),
+                        paper.dropout)
+
+
+def lite_comparison(names=("B0", "lite0", "B4", "lite4")) -> pd.DataFrame:
+    """`anatomy` of each model, built from scratch at its native size, side by side (one column
+    a model). B4 and Lite4 share width 1.4 and depth 1.8: what Lite does not scale shows there."""
+    columns = {}
+    for name in names:
+        model = _build_named(name)
+        columns[name] = anatomy(model)
+        del model
+        keras.backend.clear_session()  # keep memory flat and layer names unsuffixed
+    return pd.DataFrame(columns)
+
+
+def lite_table(resolution: int | None = None) -> pd.DataFrame:
+    """Lite0-Lite4 built from scratch at their native sizes (or all at `resolution`, which
+    changes the multiply-adds, not the parameters) next to the published figures (`LITE_PAPER`):
+    all parameters (Keras' count, batch-norm statistics included), the trainable ones (what the
+    README counts), multiply-adds, and the differences in %."""
+    rows = []
+    for name, paper in LITE_PAPER.iterrows():
+        model = _build_named(name, resolution)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        row = {"model": name, "input": model.input_shape[1],
+               "blocks": int(stage_summary(model)["blocks"].sum()),
+               "params_M": count_params(model) / 1e6, "trainable_M": trainable / 1e6,
+               "paper params_M": paper.params_M, "FLOPs_B": count_flops(model) / 1e9,
+               "paper FLOPs_B": paper.FLOPs_B, "paper top1": paper.top1,
+               "paper top1 int8": paper["top1 int8"]}
+        row["trainable diff %"] = 100 * (row["trainable_M"] / paper.params_M - 1)
+        row["FLOPs diff %"] = 100 * (row["FLOPs_B"] / paper.FLOPs_B - 1)
+        rows.append(row)
+        del model
+        keras.backend.clear_session()
+    return pd.DataFrame(rows).set_index("model")
 
 
 # --- comparing with keras.applications -------------------------------------------------------

@@ -20,16 +20,12 @@ import math
 import numpy as np
 
 from . import models
+from .images import tensorflow
 
 MIN_CAM_SIDE = 4                 # narrowest feature map that still says where something is
 TOP_LAYER = "top_activation"     # the EfficientNet backbone's last activation (7x7 at 224 px)
 OVERLAY_ALPHA = 0.45             # heatmap opacity over the image
 OVERLAY_CMAP = "jet"
-
-
-def _tf():
-    from .images import tensorflow
-    return tensorflow()
 
 
 def cam_layer(model, layer_name: str | None = None):
@@ -77,7 +73,7 @@ def _head_layers(model, backbone) -> list:
 def _class_scores(head: list, features):
     """The head on the backbone's features: logits (before the softmax) when the last layer is
     a softmax Dense layer, else the log of its outputs (so the score never saturates)."""
-    tf = _tf()
+    tf = tensorflow()
     import keras
     x = features
     for layer in head[:-1]:
@@ -118,7 +114,7 @@ def grad_cams(model, images, class_indices=None, layer_name: str | None = None) 
     ones. (In inference mode the images do not affect each other, so one pass gives each image's
     own gradients.)"""
     import keras
-    tf = _tf()
+    tf = tensorflow()
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[-1] != 3 or not len(images):
         raise ValueError(f"grad_cams takes RGB images [n, height, width, 3], not shape "

@@ -2,22 +2,12 @@
 
 A TF-Hub handle (a tfhub.dev / Kaggle Models URL, or the local folder of a downloaded model)
 resolves to a TF2 SavedModel. `build_hub_backbone` wraps it as the "backbone" of a classifier
-(`models.build_classifier`), like a keras.applications EfficientNet: it takes 0-255 images and
-carries its own preprocessing (rescaling to the range the handle expects, [0, 1] for TF-Hub image
-models), so it can be frozen for the head phase and fine-tuned afterwards.
+(`models.build_model(..., hub_handle=...)`), like a keras.applications EfficientNet: it takes
+0-255 images and carries its own preprocessing (rescaling to the range the handle expects, [0, 1]
+for TF-Hub image models), so it can be frozen for the head phase and fine-tuned afterwards.
 
-Why not the ready-made layers (REFERENCE.md section 4, checked with TF 2.21 / Keras 3.15):
-
-* `tensorflow_hub.KerasLayer` is a tf_keras (Keras 2) layer; Keras 3 models refuse it.
-* `keras.layers.TFSMLayer` loads the SavedModel and shares its variables, but names its Keras
-  variables after `tf.Variable.name` ("stem_conv/kernel:0" -> "stem_conv_kernel:0"), so any
-  optimizer with slot variables (Adam, the default; SGD with momentum) fails to build
-  ("'stem_conv_kernel:0_momentum' is not a valid scope name"; plain SGD works), and it never
-  passes `training` to the SavedModel's `__call__` (batch norm always in inference mode). It
-  does load a tf_keras `save_format="tf"` SavedModel: its default endpoint "serve" is not there,
-  and the `serving_default` signature returns a dict, which the next layer rejects (`KeyError:
-  -1` when a Dense layer is built on it); `call_endpoint="__call__"` gives the tensor.
-
+Why not `tensorflow_hub.KerasLayer` or `keras.layers.TFSMLayer`: docs/DESIGN.md, section
+"Keras 3: TF-Hub models" (tests/test_hub.py's FINDING tests pin those limits down).
 `HubBackbone` below follows the TF-Hub "reusable SavedModel" API instead: it calls the root object
 (`obj(inputs, training=...)`), takes `obj.trainable_variables` as trainable and the rest of
 `obj.variables` as non-trainable, and tracks them as Keras variables that share the loaded
@@ -36,7 +26,8 @@ import re
 import keras
 import tensorflow as tf
 
-from .models import BACKBONE_NAME
+from . import storage
+from .specs import BACKBONE_NAME
 
 TFHUB_IMAGE_RANGE = (0.0, 1.0)
 
@@ -52,7 +43,6 @@ def _is_web_url(handle: str) -> bool:
 
 
 def _check_saved_model_dir(path: str) -> str:
-    from . import storage
     if not any(storage.exists(storage.join(path, name))
                for name in ("saved_model.pb", "saved_model.pbtxt")):
         raise FileNotFoundError(
@@ -68,7 +58,6 @@ def resolve_handle(handle) -> str:
     `tensorflow_hub.resolve`, which downloads and caches the model (TFHUB_CACHE_DIR); offline, or
     without the tensorflow-hub package, the error says to download the model and pass its folder.
     """
-    from . import storage
     handle = os.fspath(handle)
     if _is_web_url(handle):
         try:
@@ -105,17 +94,9 @@ def _keras_name(tf_name: str, index: int) -> str:
 
 
 def _share(variable, index: int, trainable: bool):
-    """A keras.Variable whose value IS `variable` (the loaded tf.Variable), not a copy.
-
-    Keras 3's TensorFlow backend keeps a Variable's state in `Variable._value`, a tf.Variable, and
-    its `_initialize` stores a tf.Variable given as initial value as it is. A tf.Variable given
-    as `initializer` reaches `_initialize` unchanged when its dtype is the one asked for: Keras'
-    `convert_to_tensor` returns tensor-like objects (tf.is_tensor is True for tf.Variables,
-    distributed ones included) without converting them. That is also how TFSMLayer shares its
-    variables. Since that path is not a documented promise, the identity is checked, and should a
-    future Keras copy the value, the Keras variable is pointed at the loaded tf.Variable (its
-    `_value`) so that training still updates the variables the loaded function reads.
-    """
+    """A keras.Variable whose value IS `variable` (the loaded tf.Variable), not a copy, so that
+    training updates the variables the loaded function reads. How Keras 3 makes that so, and why
+    the identity is checked: docs/DESIGN.md, section "Keras 3: TF-Hub models"."""
     shared = keras.Variable(initializer=variable, shape=tuple(variable.shape),
                             dtype=variable.dtype.name, trainable=trainable,
                             name=_keras_name(variable.name, index))

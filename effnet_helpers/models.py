@@ -10,10 +10,11 @@ import re
 from dataclasses import dataclass
 
 from . import storage
+from .specs import BACKBONE_NAME, EFFICIENTNET
 
-BACKBONE_NAME = "backbone"
 HEAD_NAMES = ("head_pool", "head_dropout", "head_predictions")
 SCRATCH_BN_MOMENTUM = 0.9  # batch norm momentum when training from scratch (Keras default 0.99)
+HUB_DROPOUT = 0.2  # head dropout on a TF-Hub backbone: B0's (the TF-Hub EfficientNet most used)
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,9 @@ LITE = "EfficientNetLite"
 
 
 MODELS = {
-    # EfficientNet B0-B7: resolution and dropout from the paper's table (REFERENCE.md section 3).
-    "B0": ModelSpec("EfficientNetB0", 224, 0.2), "B1": ModelSpec("EfficientNetB1", 240, 0.2),
-    "B2": ModelSpec("EfficientNetB2", 260, 0.3), "B3": ModelSpec("EfficientNetB3", 300, 0.3),
-    "B4": ModelSpec("EfficientNetB4", 380, 0.4), "B5": ModelSpec("EfficientNetB5", 456, 0.4),
-    "B6": ModelSpec("EfficientNetB6", 528, 0.5), "B7": ModelSpec("EfficientNetB7", 600, 0.5),
+    # EfficientNet B0-B7: resolution and dropout of the paper's Table 2 (specs.EFFICIENTNET).
+    **{name: ModelSpec(f"EfficientNet{name}", row.resolution, row.dropout)
+       for name, row in EFFICIENTNET.items()},
     # EfficientNetV2: sizes of keras.applications, dropout of the official configs.
     "V2B0": ModelSpec("EfficientNetV2B0", 224, 0.2), "V2B1": ModelSpec("EfficientNetV2B1", 240, 0.2),
     "V2B2": ModelSpec("EfficientNetV2B2", 260, 0.3), "V2B3": ModelSpec("EfficientNetV2B3", 300, 0.3),
@@ -120,13 +119,20 @@ def build_classifier(backbone, num_classes: int, dropout: float, image_size: int
 
 
 def build_model(name: str, num_classes: int, image_size: int | None = None, weights="imagenet",
-                dropout: float | None = None):
-    """An EfficientNet classifier for `num_classes` classes, ready to train."""
-    spec = model_spec(name)
-    size = image_size or spec.image_size
-    backbone = build_backbone(name, size, weights)
-    return build_classifier(backbone, num_classes, spec.dropout if dropout is None else dropout,
-                            size)
+                dropout: float | None = None, hub_handle=None):
+    """An EfficientNet classifier for `num_classes` classes, ready to train.
+
+    `dropout`: None gives the model's default (HUB_DROPOUT on a TF-Hub backbone); 0.0 is no
+    dropout. `hub_handle`: a TF-Hub handle or SavedModel folder (`hub.build_hub_backbone`) as
+    the backbone instead of NAME's keras one; its weights come with it (`weights` is unused)."""
+    size = image_size or model_spec(name).image_size
+    if hub_handle:
+        from . import hub
+        backbone, default_dropout = hub.build_hub_backbone(hub_handle, size), HUB_DROPOUT
+    else:
+        backbone, default_dropout = build_backbone(name, size, weights), model_spec(name).dropout
+    return build_classifier(backbone, num_classes,
+                            default_dropout if dropout is None else dropout, size)
 
 
 def backbone_of(model):
@@ -177,7 +183,9 @@ def set_trainable(model, phase: str, unfreeze_from: int = 1) -> None:
 
 
 def _is_hub_layer(layer) -> bool:
-    return type(layer).__name__ == "HubBackbone"
+    """Whether LAYER is a TF-Hub SavedModel layer (`hub.HubBackbone`, or a subclass)."""
+    from .hub import HubBackbone  # hub imports TensorFlow; a built model has it loaded already
+    return isinstance(layer, HubBackbone)
 
 
 def load_model(path, float32: bool = False):

@@ -4,6 +4,8 @@ Local paths use the standard library (fast, no TensorFlow import); URLs go throu
 """
 from __future__ import annotations
 
+import io
+import json
 import os
 import posixpath
 import shutil
@@ -27,6 +29,14 @@ def join(*parts) -> str:
 
 def basename(path) -> str:
     return posixpath.basename(str(path).rstrip("/")) if is_url(path) else os.path.basename(str(path))
+
+
+def parent(path) -> str:
+    """The folder that holds PATH: "gs://b/run/model.keras" -> "gs://b/run"; a local path's is
+    absolute ("model.keras" -> the current folder), so it is never empty and `makedirs` takes it."""
+    if is_url(path):
+        return posixpath.dirname(str(path).rstrip("/"))
+    return os.path.dirname(os.path.abspath(path))
 
 
 def exists(path) -> bool:
@@ -70,6 +80,11 @@ def read_bytes(path) -> bytes:
         return f.read()
 
 
+def read_json(path):
+    """The JSON value in a file (UTF-8; json.loads also takes a BOM and UTF-16/32)."""
+    return json.loads(read_bytes(path))
+
+
 def makedirs(path) -> None:
     _gfile().makedirs(str(path)) if is_url(path) else os.makedirs(path, exist_ok=True)
 
@@ -93,18 +108,41 @@ def remove_tree(path) -> None:
 
 
 def write_atomic(path, data: bytes | str) -> None:
-    """Write a whole file under a temporary name, then rename it: readers never see half a file."""
+    """Write a whole file under a temporary name, then rename it: readers never see half a file.
+    When writing fails (a full disk, an interrupt), the temporary file is removed and PATH is
+    left as it was."""
     data = data.encode("utf-8") if isinstance(data, str) else data
     tmp = f"{path}.tmp"
-    if is_url(path):
-        with _gfile().GFile(tmp, "wb") as f:
-            f.write(data)
-    else:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    rename(tmp, path)
+    try:
+        if is_url(path):
+            with _gfile().GFile(tmp, "wb") as f:
+                f.write(data)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        rename(tmp, path)
+    except BaseException:
+        try:
+            remove(tmp)
+        except Exception:  # (gfile raises its own errors) the original error is what counts
+            pass
+        raise
+
+
+def save_figure(figure, path, close: bool = True, **savefig_kwargs) -> None:
+    """Save a matplotlib figure atomically (`write_atomic`), in the format of PATH's extension
+    (PNG without one), cropped to its content; `close=True` frees it (pyplot keeps every open
+    figure alive otherwise)."""
+    extension = os.path.splitext(str(path))[1].lstrip(".").lower()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, **{"format": extension or "png", "bbox_inches": "tight",
+                              **savefig_kwargs})
+    if close:
+        import matplotlib.pyplot as plt
+        plt.close(figure)
+    write_atomic(path, buffer.getvalue())
 
 
 def glob(pattern) -> list[str]:
@@ -121,8 +159,7 @@ def copy_tree(src, dst) -> int:
     count = 0
     for rel in walk_files(src):
         target = join(dst, *rel.split("/"))
-        parent = target.rsplit("/", 1)[0] if is_url(target) else os.path.dirname(target)
-        makedirs(parent)
+        makedirs(parent(target))
         gfile.copy(join(src, *rel.split("/")), target, overwrite=True)
         count += 1
     return count

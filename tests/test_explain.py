@@ -58,11 +58,18 @@ def test_small_models_use_a_map_that_still_has_a_where(trained):
 
 
 def test_native_size_uses_the_last_activation():
+    import keras
+    keras.utils.set_random_seed(0)  # random weights, the same each run
     model = models.build_model("B0", 3, 224, weights=None)
     assert explain.cam_layer(model).name == explain.TOP_LAYER  # 7x7 at 224 px
     image = np.random.default_rng(0).uniform(0, 255, (224, 224, 3)).astype(np.float32)
     heatmap = explain.grad_cam(model, image, class_index=1)
     assert heatmap.shape == (224, 224) and 0.0 <= heatmap.min() <= heatmap.max() <= 1.0
+    # A map with structure: scaled to its peak (an all-zero map fails here), bright in some
+    # places and dark in others, and more than a few levels (the 7x7 map, enlarged smoothly).
+    assert heatmap.max() == pytest.approx(1.0)
+    assert 0.02 < (heatmap > 0.5).mean() < 0.98
+    assert len(np.unique(heatmap.round(2))) > 10
 
 
 def test_heatmap_explains_the_class_asked(trained, batch):

@@ -11,7 +11,8 @@ TF-Hub URLs cannot be fetched here, so each test makes its stand-in "hub model" 
 Each must build into a classifier, stay frozen in the head phase, fine-tune with Adam so that
 the loaded function's output changes, and round-trip through a .keras file. The "FINDING" tests
 at the end pin down what keras.layers.TFSMLayer and tensorflow_hub.KerasLayer do today (Keras
-3.15); if one fails after an upgrade, Keras changed: update REFERENCE.md and this module.
+3.15); if one fails after an upgrade, Keras changed: update docs/DESIGN.md (section "Keras 3:
+TF-Hub models") and this module.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from effnet_helpers import hub, models  # noqa: E402
+from effnet_helpers import hub, models, specs, training  # noqa: E402
 
 SIZE = 32
 KINDS = ("tf_keras", "tf_module", "keras_export")
@@ -138,13 +139,31 @@ def test_backbone_builds_into_classifier(handle):
     model = classifier(handle)
     images, _ = task(4)
     backbone = models.backbone_of(model)
-    assert backbone.name == models.BACKBONE_NAME == hub.BACKBONE_NAME
+    assert backbone.name == models.BACKBONE_NAME == specs.BACKBONE_NAME
     out = backbone(images)
     assert len(out.shape) == 2 and out.shape[0] == 4
     assert model(images).shape == (4, 2)
     layer = hub_layer(model)
     assert layer.weights and all(":" not in w.name and "/" not in w.name for w in layer.weights)
     assert not backbone.trainable_weights  # frozen by default
+
+
+def test_training_builds_the_hub_classifier_with_the_dropout_asked(hub_models):
+    """TrainConfig(hub_handle=...) builds through models.build_model; dropout 0.0 means none
+    (it once became 0.2), None the default."""
+    handle = hub_models("tf_module")
+    for asked, rate in [(0.0, 0.0), (0.5, 0.5), (None, models.HUB_DROPOUT)]:
+        config = training.TrainConfig(hub_handle=handle, image_size=SIZE, dropout=asked)
+        model = training._new_model(config, num_classes=3)
+        assert isinstance(hub_layer(model), hub.HubBackbone)
+        assert model.get_layer(models.HEAD_NAMES[1]).rate == rate, asked
+        assert model.output_shape == (None, 3)
+
+
+def test_finetune_trains_the_whole_hub_layer(hub_models):
+    model = classifier(hub_models("tf_keras"))
+    models.set_trainable(model, "finetune")
+    assert hub_layer(model).trainable and hub_layer(model).trainable_weights
 
 
 def test_backbone_rescales_to_input_range(hub_models, tmp_path):

@@ -100,3 +100,69 @@ def test_local_weights_file(tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(FileNotFoundError):
         models.build_backbone("B0", SIZE, weights=str(tmp_path / "missing.h5"))
+
+
+def test_dropout_zero_is_no_dropout_and_none_is_the_models_default():
+    assert models.build_model("B0", 3, SIZE, weights=None, dropout=0.0) \
+        .get_layer("head_dropout").rate == 0.0
+    assert models.build_model("B3", 3, SIZE, weights=None).get_layer("head_dropout").rate == \
+        models.model_spec("B3").dropout == 0.3
+
+
+def test_b0_to_b7_sizes_and_dropouts_are_the_papers_table():
+    from effnet_helpers import architecture
+    for name, row in architecture.PAPER.iterrows():
+        assert (models.model_spec(name).image_size, models.model_spec(name).dropout) == \
+            (row.resolution, row.dropout), name
+    assert architecture.PAPER.loc["B5", "resolution"] == 456  # the table itself, not a copy
+
+
+def test_only_the_hub_layer_class_trains_as_one_layer():
+    """A layer is a TF-Hub backbone by its class (hub.HubBackbone), not by its class's name: an
+    unrelated layer that happens to be called "HubBackbone" stays frozen in fine-tuning."""
+    class HubBackbone(keras.layers.Dense):  # not hub's
+        pass
+
+    inputs = keras.Input((SIZE, SIZE, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inputs)
+    backbone = keras.Model(inputs, HubBackbone(4, name="impostor")(pooled),
+                           name=models.BACKBONE_NAME)
+    model = models.build_classifier(backbone, 2, 0.0, SIZE)
+    models.set_trainable(model, "finetune")
+    assert not backbone.get_layer("impostor").trainable
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """{module: the package's modules it imports}, read from the source (lazy imports too)."""
+    import ast
+    from pathlib import Path
+    folder = Path(models.__file__).parent
+    names = {path.stem for path in folder.glob("*.py")}
+    graph = {}
+    for path in folder.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= ({node.module.split(".")[0]} if node.module
+                          else {alias.name for alias in node.names})
+        graph[path.stem] = found & names
+    return graph
+
+
+def _reachable(graph, start) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for name in graph[todo.pop()] - seen:
+            seen.add(name)
+            todo.append(name)
+    return seen
+
+
+def test_hub_specs_storage_and_explain_are_in_no_import_circle():
+    """hub takes the backbone's name from specs, not from models (which imports hub to build a
+    TF-Hub classifier): no chain of imports, lazy ones included, leads back to these modules."""
+    graph = _package_imports()
+    assert graph["specs"] == set() and graph["storage"] == set()
+    assert "models" not in graph["hub"]
+    for name in ("hub", "specs", "storage", "explain"):
+        assert name not in _reachable(graph, name), name
