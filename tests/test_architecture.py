@@ -15,6 +15,7 @@ from effnet_helpers import architecture as arch  # noqa: E402
 KERAS_B0_PARAMS = 5_330_571        # keras.applications.EfficientNetB0(weights=None).count_params()
 KERAS_B0_HEADLESS = 4_049_571      # the same with include_top=False
 KERAS_B0_FLOPS = 385_814_752       # multiply-adds at 224 px: the paper's "0.39B"
+LITE0_PARAMS = 4_694_024           # the numbers of the packaged Lite0 state dict, counters left out
 
 
 @pytest.fixture(scope="module")
@@ -218,5 +219,93 @@ def test_b0_stage_table_is_the_papers_table_1():
                                     "14x14", "7x7", "7x7"]
     assert list(table["channels"]) == [32, 16, 24, 40, 80, 112, 192, 320, 1280]
     assert list(table["repeats"]) == [1, 1, 2, 2, 3, 3, 4, 1, 1]
+    # paper stage 1 = stem, 2-8 = block1-7, 9 = top + head: the names compare_stages uses
+    assert list(table["Keras part"]) == [*arch.STAGE_ORDER[1:9], "top + head"]
     assert sum(s.repeats for s in arch.B0_STAGES) == 16 and math.isclose(
         arch.B0_STAGES[0].se_ratio, 0.25)
+
+
+# --- EfficientNet-Lite --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lite0():
+    """Lite0 from scratch with the 1000-class classifier, random weights."""
+    return arch.efficientnet_lite()
+
+
+def _activations(model):
+    """The activation functions of a model's backbone (the classifier's softmax left out)."""
+    names = {getattr(getattr(layer, "activation", None), "__name__", "linear")
+             for layer in model.layers if layer.name != "predictions"}
+    return names - {"linear"}
+
+
+def test_lite0_has_the_parameter_count_of_the_converted_imagenet_model(lite0):
+    from effnet_helpers import pretrained, statedict
+    state = statedict.read_state_dict(pretrained.lite0_state_dict_path())
+    in_file = sum(array.size for key, array in state.items()
+                  if not key.endswith("num_batches_tracked"))
+    converted = pretrained.lite_imagenet("lite0", 224, include_top=True)
+    assert arch.count_params(lite0) == converted.count_params() == in_file == LITE0_PARAMS
+    assert [w.shape for w in lite0.weights] == [w.shape for w in converted.weights]
+    assert arch.analytic_cost(lite=True) == {"params": LITE0_PARAMS,
+                                             "flops": arch.count_flops(lite0)}
+    # Lite0 is B0 without squeeze-and-excitation (and without the 7 of the input normalisation)
+    parts = arch.anatomy(arch.efficientnet())
+    assert KERAS_B0_PARAMS - LITE0_PARAMS == parts["squeeze-and-excitation params"] + 7
+
+
+def test_lite_has_no_squeeze_excitation_and_only_relu6(lite0, b0_pair):
+    ours_b0, _ = b0_pair
+    assert _activations(lite0) == {"relu6"}
+    assert _activations(ours_b0) == {"silu", "sigmoid"}  # swish, and SE's sigmoid
+    assert not [layer.name for layer in lite0.layers if "_se_" in layer.name]
+    assert not [layer for layer in lite0.layers if isinstance(layer, keras.layers.Multiply)]
+    pools = [layer.name for layer in lite0.layers
+             if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    assert pools == ["avg_pool"]  # the head's only: no SE squeeze left
+    parts, b0_parts = arch.anatomy(lite0), arch.anatomy(ours_b0)
+    assert (parts["squeeze-and-excitation blocks"], b0_parts["squeeze-and-excitation blocks"]) \
+        == (0, 16)
+    assert (parts["activations"], b0_parts["activations"]) == ("relu6", "sigmoid, swish")
+    assert parts["input scaling"] == "(x - 127) / 128"
+    images = np.array([[[[127.0] * 3]], [[[255.0] * 3]]], "float32")
+    scaled = keras.Model(lite0.input, lite0.get_layer("rescaling").output)(
+        np.broadcast_to(images, (2, 224, 224, 3))).numpy()
+    np.testing.assert_allclose(scaled[:, 0, 0, 0], [0.0, 1.0], atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def lite4():
+    """Lite4's coefficients (width 1.4, depth 1.8) at a small input, with the classifier."""
+    return arch.efficientnet_lite(1.4, 1.8, resolution=64)
+
+
+def _trainable(model):
+    return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_scaled_lite_keeps_stem_top_and_end_stages_and_the_analytic_count(lite4):
+    cost = arch.analytic_cost(1.4, 1.8, 64, lite=True)
+    assert arch.count_params(lite4) == cost["params"] == 13_118_936
+    assert arch.count_flops(lite4) == cost["flops"]
+    parts = arch.anatomy(lite4)
+    assert (parts["stem channels"], parts["top channels"]) == (32, 1280)
+    # B4, with the same coefficients, widens them and deepens its first and last stages
+    assert arch.round_filters(arch.STEM_FILTERS, 1.4) == 48
+    assert arch.round_filters(arch.HEAD_FILTERS, 1.4) == 1792
+    assert parts["blocks per stage (block1-7)"] == "1 4 4 6 6 8 1"
+    assert [arch.round_repeats(s.repeats, 1.8) for s in arch.B0_STAGES] == [2, 4, 4, 6, 6, 8, 2]
+
+
+def test_lite_trainable_parameters_and_multiply_adds_against_the_published_ones(lite0, lite4):
+    # the lite README counts trainable weights (no batch-norm statistics), rounded to 0.1 M
+    for model, name in ((lite0, "lite0"), (lite4, "lite4")):
+        assert round(_trainable(model) / 1e6, 1) == arch.LITE_PAPER.params_M[name]
+        assert arch.count_params(model) > _trainable(model)
+    from effnet_helpers import models
+    for name, paper in arch.LITE_PAPER.iterrows():  # every model, analytically, native size
+        spec = models.model_spec(name)
+        cost = arch.analytic_cost(spec.width, spec.depth, spec.image_size, lite=True)
+        assert cost["params"] / 1e6 == pytest.approx(paper.params_M, rel=0.02), name
+        assert -0.06 < cost["flops"] / 1e9 / paper.FLOPs_B - 1 < 0, name  # 3-6% under README
