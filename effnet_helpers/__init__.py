@@ -8,10 +8,11 @@ Shared pieces: `images` (checking and converting one image), `stages` (where eac
 outputs live), `hub`, `runtime`, `plots`, `storage` (local and gs:// paths), `settings`
 (constants and run profiles), `cli` (the `effnet` command).
 """
-import os
+from . import runtime as _runtime
 
-# TensorFlow's C++ log lines (one per corrupt JPEG, CUDA probes on CPU machines) drown the
-# messages a learner can act on; errors still arrive as Python exceptions. Set it before import.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# What TensorFlow reads when it is imported, so set before it is: its C++ log level (quiet,
+# except for errors on a TPU runtime) and, on TPU v5e/v6e/v5p chips, the PJRT runtime. Importing
+# effnet_helpers before TensorFlow is enough (runtime imports only the standard library).
+_runtime.prepare_environment()
 
 __version__ = "0.1.0"

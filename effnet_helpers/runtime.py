@@ -1,10 +1,30 @@
-"""The session the notebooks run in: Colab or not, TensorFlow present or not, versions."""
+"""The session the notebooks run in: Colab or not, TensorFlow present or not, the accelerator.
+
+Three moments, in this order (docs/colab.md explains each decision and where it comes from):
+
+1. Before TensorFlow is imported (`prepare_environment`, run when `effnet_helpers` is imported):
+   the log level, and on TPU v5e/v6e/v5p chips the PJRT variables TensorFlow reads at import.
+2. Installing (`ensure_tensorflow`, `install_workbook`, `pip_install`): on a TPU runtime
+   `tensorflow==V` first and `tensorflow-tpu==V` in a second command (one command lets plain
+   TensorFlow overwrite the TPU build), then a restart; later installs are pinned to the
+   TensorFlow that is there, so none of them can replace the TPU build.
+3. Connecting (`connect`): the distribution strategy, XLA and the number format for the device.
+
+This module imports only the standard library at its top, so it can run before TensorFlow and
+numpy are imported (and before they are installed).
+"""
 from __future__ import annotations
 
+import base64
+import glob
+import hashlib
 import importlib.util
+import os
 import platform
+import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 
 
@@ -12,38 +32,18 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
 
 
-def ensure_tensorflow() -> None:
-    """Install TensorFlow when the session has none; never replace an install. Colab's CPU and GPU
-    runtimes ship it. Its TPU runtimes (TPU VMs) do not since 2025: there the TensorFlow and
-    tensorflow-tpu pair of the same version is installed from TensorFlow's libtpu wheel index."""
-    if importlib.util.find_spec("tensorflow") is not None:
-        return
-    if on_tpu_host():
-        command = tpu_install_command(TPU_TENSORFLOW_VERSION)
-        print(f"TPU runtime without TensorFlow: installing the TPU pair (a few minutes):\n"
-              f"  {command}")
-        subprocess.run([sys.executable, "-m", *command.split()[0:2], "-q",
-                        *command.split()[2:]], check=True)
-    else:
-        print("TensorFlow is missing: installing it (a minute or two) ...")
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "tensorflow"], check=True)
+# Distributions whose version `versions()` reports; TensorFlow comes under several names.
+_DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-tpu"),
+                  "tensorflow-tpu": ("tensorflow-tpu",), "libtpu": ("libtpu",),
+                  "keras": ("keras",), "numpy": ("numpy",), "pandas": ("pandas",),
+                  "matplotlib": ("matplotlib",), "pillow": ("pillow",)}
 
 
 def versions() -> dict:
     """Versions of the packages the workbook uses (None when not installed)."""
-    from importlib import metadata
     found = {"python": platform.python_version()}
-    distributions = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-tpu"),
-                     "keras": ("keras",), "numpy": ("numpy",), "pandas": ("pandas",),
-                     "matplotlib": ("matplotlib",), "pillow": ("pillow",)}
-    for name, candidates in distributions.items():
-        found[name] = None
-        for distribution in candidates:  # TensorFlow comes under several names
-            try:
-                found[name] = metadata.version(distribution)
-                break
-            except metadata.PackageNotFoundError:
-                continue
+    for name, candidates in _DISTRIBUTIONS.items():
+        found[name] = next((v for d in candidates if (v := _version(d))), None)
     return found
 
 
@@ -52,31 +52,285 @@ def print_versions() -> None:
           ("  (Colab)" if in_colab() else ""))
 
 
-# --- accelerators -----------------------------------------------------------------------------
+def _distribution(name: str, site=None):
+    """The installed distribution NAME (in the folders SITE, default sys.path), or None."""
+    from importlib import metadata
+    found = list(metadata.distributions(name=name, path=list(site) if site else sys.path))
+    return found[0] if found else None
+
+
+def _version(name: str, site=None) -> str | None:
+    dist = _distribution(name, site)
+    return dist.version if dist is not None else None
+
+
+# --- 1. before TensorFlow is imported ---------------------------------------------------------
+
+def on_tpu_host() -> bool:
+    """True on a TPU VM (Colab's TPU runtimes are TPU VMs): TPU chips appear as devices (v2-v4
+    as /dev/accel*, v5e and later through VFIO), or the VM says what it is in its environment."""
+    return bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*")
+                or os.environ.get("TPU_ACCELERATOR_TYPE") or os.environ.get("TPU_NAME")
+                or tpu_pci_device_ids())
+
+
+# PCI device ids of Google's TPU chips (vendor 0x1ae0), as JAX's hardware_utils lists them.
+GOOGLE_PCI_VENDOR = "0x1ae0"
+TPU_PCI_DEVICES = {"0x0027": "v3", "0x005e": "v4", "0x0062": "v5p", "0x0063": "v5e",
+                   "0x006f": "v6e", "0x0076": "tpu7x"}
+# TensorFlow runs these chips through PJRT (Cloud TPU's tpu-vm-tf-X-pjrt software versions);
+# v2, v3 and v4 use the older stream-executor runtime, which the PJRT variables break.
+PJRT_GENERATIONS = ("v5e", "v5p", "v6e", "tpu7x")
+
+
+def tpu_pci_device_ids(root: str = "/sys/bus/pci/devices") -> list[str]:
+    """The PCI device ids of the TPU chips attached to this machine (empty elsewhere)."""
+    ids = []
+    for vendor in sorted(glob.glob(os.path.join(root, "*", "vendor"))):
+        try:
+            with open(vendor) as f:
+                if f.read().strip() != GOOGLE_PCI_VENDOR:
+                    continue
+            with open(os.path.join(os.path.dirname(vendor), "device")) as f:
+                device = f.read().strip()
+        except OSError:
+            continue
+        if device in TPU_PCI_DEVICES:
+            ids.append(device)
+    return ids
+
+
+def tpu_generation(accelerator_type: str | None = None, pci_device_ids=()) -> str | None:
+    """"v2", "v3", "v4", "v5e", "v5p", "v6e", "tpu7x" or None, from TPU_ACCELERATOR_TYPE
+    ("v2-8", "v4-8", "v5litepod-1", "v5e-1", "v5p-8", "v6e-1", ...) or else from the chips'
+    PCI device ids. (PCI cannot tell v2 from v3: both are reported as "v3", a pre-PJRT chip.)"""
+    text = (accelerator_type or "").strip().lower()
+    match = re.match(r"^(?:tpu)?v?(\d+)(litepod|lite|e|p|x)?(?:-|$)", text)
+    if match:
+        number, suffix = int(match.group(1)), match.group(2) or ""
+        if number <= 4:
+            return f"v{number}"
+        if number >= 6:
+            return f"tpu{number}x" if number >= 7 else f"v{number}e"
+        if suffix:  # "v5" alone could be either v5 chip: ask PCI
+            return "v5p" if suffix == "p" else "v5e"
+    for device in pci_device_ids:
+        if device in TPU_PCI_DEVICES:
+            return TPU_PCI_DEVICES[device]
+    return None
+
+
+def uses_pjrt(generation: str | None) -> bool:
+    """Whether TensorFlow must run this TPU generation through PJRT."""
+    return generation in PJRT_GENERATIONS
+
+
+def pjrt_environment(generation: str | None, library_path: str | None) -> dict:
+    """The variables TensorFlow reads when it is imported, to run TPU chips through PJRT:
+    {} for chips that do not use it (v2-v4, or unknown) or when libtpu is not installed."""
+    if not uses_pjrt(generation) or not library_path:
+        return {}
+    return {"PJRT_DEVICE": "TPU", "NEXT_PLUGGABLE_DEVICE_USE_C_API": "true",
+            "TF_PLUGGABLE_DEVICE_LIBRARY_PATH": library_path}
+
+
+def libtpu_library_path() -> str | None:
+    """libtpu.so of the installed libtpu package (what `libtpu.get_library_path()` returns),
+    found without importing it; None when libtpu is not installed."""
+    spec = importlib.util.find_spec("libtpu")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = os.path.join(folder, "libtpu.so")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def log_level(tpu_host: bool) -> str:
+    """TF_CPP_MIN_LOG_LEVEL: "3" hides TensorFlow's C++ log lines (one per corrupt JPEG, CUDA
+    probes on CPU machines), whose errors also arrive as Python exceptions; on a TPU runtime
+    "2", so that errors logged while the TPU runtime starts stay visible."""
+    return "2" if tpu_host else "3"
+
+
+def prepare_environment(environ=None) -> dict:
+    """Set what TensorFlow reads when it is imported (variables already set are kept): the log
+    level, and on v5e/v6e/v5p chips the PJRT variables. Returns what was set. Run when
+    `effnet_helpers` is imported; it has no effect once TensorFlow is imported."""
+    environ = os.environ if environ is None else environ
+    tpu = on_tpu_host()
+    wanted = {"TF_CPP_MIN_LOG_LEVEL": log_level(tpu)}
+    if tpu:
+        generation = tpu_generation(environ.get("TPU_ACCELERATOR_TYPE"), tpu_pci_device_ids())
+        wanted.update(pjrt_environment(generation, libtpu_library_path()))
+    done = {}
+    for key, value in wanted.items():
+        if key not in environ:
+            environ[key] = done[key] = value
+    return done
+
+
+# --- 2. installing ----------------------------------------------------------------------------
 
 # TensorFlow publishes its TPU builds (tensorflow-tpu, matching libtpu) on this wheel index.
 LIBTPU_INDEX = "https://storage.googleapis.com/libtpu-tf-releases/index.html"
-
-
-def on_tpu_host() -> bool:
-    """True on a TPU VM (Colab's TPU runtimes are TPU VMs): TPU chips appear as devices."""
-    import glob
-    import os
-    return bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*")
-                or os.environ.get("TPU_ACCELERATOR_TYPE") or os.environ.get("TPU_NAME"))
-
-
 # The newest tensorflow-tpu release seen on PyPI (it lags tensorflow by a release there); the
 # libtpu index may have newer pairs.
 TPU_TENSORFLOW_VERSION = "2.20.0"
+# What later installs must leave as it is: the TensorFlow build, its TPU library, and numpy,
+# whose binary interface TensorFlow was built against.
+PINNED = ("tensorflow", "tensorflow-cpu", "tensorflow-tpu", "libtpu", "numpy")
 
 
-def tpu_install_command(version: str | None = None) -> str:
-    """The pip command that installs TensorFlow with its TPU build as a matching pair (the version
-    of the TensorFlow already installed, when there is one)."""
-    version = version or versions().get("tensorflow") or TPU_TENSORFLOW_VERSION
-    return f"pip install tensorflow=={version} tensorflow-tpu=={version} -f {LIBTPU_INDEX}"
+class InstallError(RuntimeError):
+    """A pip command failed; the message holds the command and pip's last lines."""
 
+
+class RestartRequired(SystemExit):
+    """Raised after installing into a running session: its Python keeps the old modules, so the
+    session must restart before it can import what was installed. A SystemExit: a notebook
+    shows the message without a traceback and stops running cells."""
+
+
+def pip_command(python: str | None = None) -> list[str]:
+    """The pip of this interpreter (or of PYTHON)."""
+    return [python or sys.executable, "-m", "pip"]
+
+
+def tpu_install_commands(version: str, pip=None, find_links: str = LIBTPU_INDEX,
+                         options=()) -> list[list[str]]:
+    """The two pip commands that install TensorFlow with its TPU build: `tensorflow==V` first,
+    then `tensorflow-tpu==V`, which overwrites the shared `tensorflow/` files with the TPU build.
+    In one command pip installs tensorflow-tpu first and plain tensorflow over it."""
+    pip = list(pip or pip_command())
+    where = ["-f", find_links, *options]
+    return [[*pip, "install", "-q", f"tensorflow=={version}", *where],
+            [*pip, "install", "-q", f"tensorflow-tpu=={version}", *where]]
+
+
+def tpu_repair_command(version: str, pip=None, find_links: str = LIBTPU_INDEX,
+                       options=()) -> list[str]:
+    """Puts the TPU build's files back over plain TensorFlow's (both already installed, so a
+    plain install answers "already satisfied")."""
+    pip = list(pip or pip_command())
+    return [*pip, "install", "-q", "--force-reinstall", "--no-deps",
+            f"tensorflow-tpu=={version}", "-f", find_links, *options]
+
+
+def tpu_recipe(version: str | None = None) -> str:
+    """The install, as shell lines for a message."""
+    version = version or _version("tensorflow") or TPU_TENSORFLOW_VERSION
+    return (f"  pip install tensorflow=={version} -f {LIBTPU_INDEX}\n"
+            f"  pip install tensorflow-tpu=={version} -f {LIBTPU_INDEX}\n"
+            "and when tensorflow-tpu was installed already (pip says \"already satisfied\"):\n"
+            f"  {' '.join(tpu_repair_command(version, ['pip']))}")
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+
+def tpu_build_intact(site=None) -> bool:
+    """True when tensorflow-tpu is installed and its files are the ones on disk: of the files
+    that the tensorflow and tensorflow-tpu wheels both ship with different content, the smallest
+    is checked against tensorflow-tpu's record (the wheel installed last wrote all of them).
+    Reads package metadata only; nothing is imported. SITE: the folders to look in."""
+    tpu = _distribution("tensorflow-tpu", site)
+    if tpu is None:
+        return False
+    plain = _distribution("tensorflow", site)
+    if plain is None:
+        return True
+    ours = {str(f): f for f in (tpu.files or []) if f.hash}
+    differing = [f for f in (plain.files or []) if f.hash and str(f) in ours
+                 and ours[str(f)].hash.value != f.hash.value]
+    if not differing:
+        return True
+    present = [f for f in differing if os.path.exists(tpu.locate_file(f))]
+    if not present:
+        return False
+    smallest = min(present, key=lambda f: os.path.getsize(tpu.locate_file(f)))
+    return _sha256(str(tpu.locate_file(smallest))) == ours[str(smallest)].hash.value
+
+
+def pinned_requirements(site=None) -> list[str]:
+    """"name==version" for each PINNED distribution installed (in SITE, default sys.path)."""
+    return [f"{name}=={version}" for name in PINNED if (version := _version(name, site))]
+
+
+def _run(command: list[str]) -> None:
+    print("  " + " ".join(command[2:] if command[1:2] == ["-m"] else command))
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode:
+        tail = "\n".join(result.stdout.strip().splitlines()[-8:])
+        raise InstallError(f"This pip command failed (exit {result.returncode}):\n  "
+                           f"{' '.join(command)}\n{tail}")
+
+
+def pip_install(arguments, pip=None, options=(), site=None) -> None:
+    """`pip install ARGUMENTS` with every PINNED distribution that is installed held at its
+    version (a pip constraints file): whatever ARGUMENTS need, pip may not replace TensorFlow
+    (its TPU build included) or numpy; it picks versions that fit them, or fails saying why."""
+    pins = pinned_requirements(site)
+    handle, constraints = tempfile.mkstemp(suffix=".txt", prefix="effnet-pins-")
+    try:
+        with os.fdopen(handle, "w") as f:
+            f.write("\n".join(pins) + "\n")
+        _run([*(pip or pip_command()), "install", "-q", *arguments, "-c", constraints, *options])
+    finally:
+        os.remove(constraints)
+
+
+def install_workbook(path: str = "effnet-workbook", **kwargs) -> None:
+    """Install the workbook's checkout at PATH (editable) without touching TensorFlow."""
+    print(f"Installing the workbook from {path} ...")
+    pip_install(["-e", path], **kwargs)
+
+
+def install_tpu_tensorflow(version: str = TPU_TENSORFLOW_VERSION, pip=None,
+                           find_links: str = LIBTPU_INDEX, options=(), site=None) -> None:
+    """Install TensorFlow VERSION with its TPU build so that the TPU build is what imports
+    (`tpu_install_commands`), repairing an install where plain TensorFlow overwrote it."""
+    for command in tpu_install_commands(version, pip, find_links, options):
+        _run(command)
+    if not tpu_build_intact(site):
+        _run(tpu_repair_command(version, pip, find_links, options))
+    if not tpu_build_intact(site):
+        raise InstallError("tensorflow-tpu is installed, but plain TensorFlow's files are what "
+                           f"imports. Install it this way, then restart:\n{tpu_recipe(version)}")
+
+
+def ensure_tensorflow(pip=None, find_links: str = LIBTPU_INDEX, options=(), site=None) -> None:
+    """Make sure the session can import the right TensorFlow; never replace a working install.
+
+    Colab's CPU and GPU runtimes ship TensorFlow: nothing happens. Its TPU runtimes (TPU VMs) do
+    not since 2025: there TensorFlow and tensorflow-tpu of the same version are installed (the
+    version already installed, if any), or the TPU build is put back when plain TensorFlow
+    overwrote it. After any install it raises RestartRequired: restart the session, then run the
+    notebook again from the top (the second time, nothing is installed)."""
+    if on_tpu_host():
+        if tpu_build_intact(site):
+            return
+        version = _version("tensorflow", site) or TPU_TENSORFLOW_VERSION
+        print(f"TPU runtime without TensorFlow's TPU build: installing TensorFlow {version} and "
+              "tensorflow-tpu (a few minutes):")
+        install_tpu_tensorflow(version, pip, find_links, options, site)
+    elif importlib.util.find_spec("tensorflow") is not None:
+        return
+    else:
+        print("TensorFlow is missing: installing it (a minute or two):")
+        pip_install(["tensorflow"], pip, options, site)
+    raise RestartRequired(
+        "TensorFlow is installed. Restart the session now (Colab: Runtime > Restart session), "
+        "then run this notebook again from the top; nothing is installed the second time.")
+
+
+# --- 3. connecting ----------------------------------------------------------------------------
 
 class AcceleratorError(RuntimeError):
     """The session's accelerator cannot be used as it is; the message says what to run."""
@@ -90,17 +344,100 @@ class Runtime:
     kind: str               # "TPU", "GPU" or "CPU"
     replicas: int
     precision: str          # the Keras mixed-precision policy for this device
+    jit_compile: bool | str = "auto"   # what Keras' compile gets: XLA on or off ("auto": Keras)
 
     def global_batch(self, per_replica: int) -> int:
         """The batch one training step sees across all replicas."""
         return per_replica * self.replicas
 
     def describe(self) -> str:
+        xla = {True: ", XLA on", False: ", XLA off"}.get(self.jit_compile, "")
         return (f"{self.kind} with {self.replicas} replica{'s' if self.replicas > 1 else ''}, "
-                f"precision {self.precision}")
+                f"precision {self.precision}{xla}")
 
 
 PRECISION = {"TPU": "mixed_bfloat16", "GPU": "mixed_float16", "CPU": "float32"}
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to run on what the machine has: the device kind, the strategy and XLA."""
+
+    kind: str           # "TPU", "GPU" or "CPU"
+    strategy: str       # "tpu", "mirrored" (several replicas) or "default" (one device)
+    jit_compile: bool | str
+
+
+def plan_devices(gpus: int = 0, tpu: bool = False, cpu_replicas: int = 1,
+                 jit: bool | None = None) -> Plan:
+    """The strategy and XLA for a machine (a pure decision, unit-tested).
+
+    Keras' automatic `jit_compile` is off under any tf.distribute strategy (OneDeviceStrategy
+    too) and on CPU-only machines, so: one GPU runs under the default strategy with XLA on; several
+    GPUs under MirroredStrategy (XLA off, as Keras decides, unless `jit=True`); TPUs compile with
+    XLA whatever the flag ("auto"); the CPU runs without XLA (much slower there) unless asked.
+    `cpu_replicas` > 1: the CPU split into that many logical devices under MirroredStrategy, a
+    stand-in for a multi-core TPU."""
+    if tpu:
+        return Plan("TPU", "tpu", "auto")
+    if cpu_replicas > 1:
+        return Plan("CPU", "mirrored", bool(jit))
+    if gpus == 1:
+        return Plan("GPU", "default", jit is not False)
+    if gpus > 1:
+        return Plan("GPU", "mirrored", bool(jit))
+    return Plan("CPU", "default", bool(jit))
+
+
+def choose_precision(kind: str, precision: str = "auto", mixed_precision: bool = True) -> str:
+    """The Keras dtype policy: "auto" is bfloat16 on TPUs, float16 on GPUs, float32 on CPUs
+    (float32 everywhere when mixed_precision is False)."""
+    if precision not in PRECISIONS:
+        raise AcceleratorError(f"precision {precision!r}: choose one of {', '.join(PRECISIONS)}.")
+    if precision != "auto":
+        return precision
+    return PRECISION[kind] if mixed_precision else "float32"
+
+
+def tpu_facts() -> dict:
+    """What a TPU problem report needs: versions, the chip, and whether PJRT is set up."""
+    found = versions()
+    generation = tpu_generation(os.environ.get("TPU_ACCELERATOR_TYPE"), tpu_pci_device_ids())
+    return {"tensorflow": found["tensorflow"], "tensorflow-tpu": found["tensorflow-tpu"],
+            "libtpu": found["libtpu"], "chip": generation, "pjrt_needed": uses_pjrt(generation),
+            "pjrt_set": os.environ.get("PJRT_DEVICE") == "TPU",
+            "tpu_build": tpu_build_intact()}
+
+
+def tpu_error_message(error: str, facts: dict, tpu: str = "local") -> str:
+    """One message for a failed TPU connection: what happened, the versions, what to try."""
+    first = (error.strip().splitlines() or ["(no message)"])[0][:300]
+    version = facts.get("tensorflow") or TPU_TENSORFLOW_VERSION
+    status = (f"tensorflow {facts.get('tensorflow')}, tensorflow-tpu {facts.get('tensorflow-tpu')}"
+              f", libtpu {facts.get('libtpu')}, chip {facts.get('chip') or 'unknown'}"
+              f", PJRT {'set' if facts.get('pjrt_set') else 'not set'}")
+    restart = ("restart the session (Colab: Runtime > Restart session) and run the notebook "
+               "from the top")
+    if not facts.get("tpu_build"):
+        advice = (f"This TensorFlow has no TPU support (its TPU build is missing or plain "
+                  f"TensorFlow overwrote it). Install it this way, then {restart}:\n"
+                  f"{tpu_recipe(version)}")
+    elif facts.get("pjrt_needed") and not facts.get("pjrt_set"):
+        advice = (f"{facts.get('chip')} chips need TensorFlow's PJRT runtime, set up when "
+                  "effnet_helpers is imported before TensorFlow. "
+                  f"Import effnet_helpers first: {restart}.")
+    elif facts.get("tensorflow-tpu") and facts.get("tensorflow") != facts.get("tensorflow-tpu"):
+        advice = f"TensorFlow and tensorflow-tpu differ in version. Reinstall the pair:\n" \
+                 f"{tpu_recipe(facts.get('tensorflow-tpu'))}"
+        advice += f"\nthen {restart}."
+    elif "in use" in error.lower() or "busy" in error.lower():
+        advice = (f"Another process holds the TPU (another notebook, or an earlier run in this "
+                  f"session): {restart}.")
+    else:
+        advice = (f"First {restart}. If it fails again, the TensorFlow and libtpu versions may "
+                  f"not fit each other; reinstall the pair:\n{tpu_recipe(version)}")
+    return f"Could not connect to the TPU {tpu!r}: {first}\n({status})\n{advice}"
 
 
 def _connect_tpu(tpu: str):
@@ -109,55 +446,71 @@ def _connect_tpu(tpu: str):
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (tf.errors.NotFoundError, tf.errors.InvalidArgumentError, ValueError) as error:
-        text = str(error)
-        if "OpKernel" in text or "ConfigureDistributedTPU" in text or "TPUs not found" in text:
-            raise AcceleratorError(
-                "This is a TPU runtime, but this TensorFlow has no TPU support. Install the "
-                f"matching TPU build, then restart the session:\n  {tpu_install_command()}"
-            ) from None
-        raise AcceleratorError(f"Could not connect to the TPU {tpu!r}: {text.splitlines()[0]}. "
-                               "If the TensorFlow and libtpu versions differ, reinstall with:\n  "
-                               f"{tpu_install_command()}") from None
-    return tf.distribute.TPUStrategy(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    except Exception as error:  # any failure: one message with the versions and what to try
+        raise AcceleratorError(tpu_error_message(str(error), tpu_facts(), tpu)) from None
+
+
+def _cpu_strategy(replicas: int):
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:  # possible only before TensorFlow initialises its devices (listing logical ones does)
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    except RuntimeError:
+        pass  # already initialised: fine if it was split before, checked below
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:replicas]
+    if len(devices) < replicas:
+        raise AcceleratorError(f"cpu_replicas={replicas} must be set before TensorFlow starts: "
+                               "call connect() first in a fresh session.")
+    return tf.distribute.MirroredStrategy(devices)
 
 
 def connect(tpu: str | None = None, cpu_replicas: int = 1, mixed_precision: bool = True,
-            verbose: bool = True) -> Runtime:
+            verbose: bool = True, precision: str = "auto", jit: bool | None = None) -> Runtime:
     """Find the accelerator and return a Runtime with its distribution strategy.
 
-    Order: the TPU named by `tpu` (a name, a grpc:// address, or "local"), else a TPU VM's own
-    chips (Colab's TPU runtimes), else the GPUs (MirroredStrategy across several), else the CPU.
-    `cpu_replicas` > 1 splits the CPU into that many logical devices under MirroredStrategy, to try
-    multi-replica code without an accelerator (it must be called before TensorFlow starts).
-    Mixed precision: bfloat16 on TPU, float16 on GPU, float32 on CPU.
+    Order: the TPU named by `tpu` (a name, a grpc:// address, or "local"), else `cpu_replicas`
+    > 1 (the CPU split into that many logical devices under MirroredStrategy, to try
+    multi-replica code without an accelerator; call it before TensorFlow starts), else a TPU
+    VM's own chips (Colab's TPU runtimes), else the GPUs, else the CPU. `plan_devices` decides
+    the strategy and XLA (`jit`: None for the default, True or False to force it);
+    `choose_precision` the number format (`precision`: "auto", "float32", "mixed_float16" or
+    "mixed_bfloat16"), which becomes Keras' global policy.
     """
     import keras
     import tensorflow as tf
-    if tpu or on_tpu_host():
-        strategy, kind = _connect_tpu(tpu or "local"), "TPU"
-    elif tf.config.list_physical_devices("GPU"):
-        gpus = tf.config.list_physical_devices("GPU")
-        strategy = (tf.distribute.MirroredStrategy() if len(gpus) > 1
-                    else tf.distribute.OneDeviceStrategy("/gpu:0"))
-        kind = "GPU"
-    elif cpu_replicas > 1:
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        try:  # possible only before TensorFlow initialises its devices (listing logical ones does)
-            tf.config.set_logical_device_configuration(
-                cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
-        except RuntimeError:
-            pass  # already initialised: fine if it was split before, checked below
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")][:cpu_replicas]
-        if len(devices) < cpu_replicas:
-            raise AcceleratorError(f"cpu_replicas={cpu_replicas} must be set before TensorFlow "
-                                   "starts: call connect() first in a fresh session.")
-        strategy, kind = tf.distribute.MirroredStrategy(devices), "CPU"
+    on_tpu = bool(tpu) or (cpu_replicas <= 1 and on_tpu_host())
+    gpus = [] if on_tpu or cpu_replicas > 1 else tf.config.list_physical_devices("GPU")
+    plan = plan_devices(len(gpus), on_tpu, cpu_replicas, jit)
+    chosen = choose_precision(plan.kind, precision, mixed_precision)
+    if plan.strategy == "tpu":
+        strategy = _connect_tpu(tpu or "local")
+    elif plan.kind == "CPU" and plan.strategy == "mirrored":
+        strategy = _cpu_strategy(cpu_replicas)
+    elif plan.strategy == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
     else:
-        strategy, kind = tf.distribute.get_strategy(), "CPU"
-    precision = PRECISION[kind] if mixed_precision else "float32"
-    keras.mixed_precision.set_global_policy(precision)
-    found = Runtime(strategy, kind, strategy.num_replicas_in_sync, precision)
+        strategy = tf.distribute.get_strategy()
+    keras.mixed_precision.set_global_policy(chosen)
+    found = Runtime(strategy, plan.kind, strategy.num_replicas_in_sync, chosen, plan.jit_compile)
     if verbose:
         print(f"Running on {found.describe()}.")
     return found
+
+
+# --- Google Drive (Colab) ---------------------------------------------------------------------
+
+def mount_drive(mount_point: str = "/content/drive") -> str | None:
+    """Mount Google Drive in Colab (it asks for permission once) and return MyDrive's path, or
+    None when it cannot be mounted (not in Colab, or permission refused)."""
+    my_drive = os.path.join(mount_point, "MyDrive")
+    if os.path.isdir(my_drive):
+        return my_drive
+    try:
+        from google.colab import drive
+        drive.mount(mount_point)
+    except Exception as error:  # ImportError outside Colab; a refusal inside it
+        print(f"Google Drive could not be mounted ({str(error).splitlines()[0][:200]}).")
+        return None
+    return my_drive if os.path.isdir(my_drive) else None

@@ -124,7 +124,8 @@ KEEP_CHECKPOINTS = 3
 # speed grows as the pixels shrink. An estimate to plan a session by, not a measurement.
 TRAIN_IMAGES_PER_SECOND = {"TPU": 1000.0, "GPU": 400.0, "CPU": 4.3}
 FROZEN_SPEEDUP = 4.7
-STARTUP_SECONDS = {"TPU": 120.0, "GPU": 90.0, "CPU": 60.0}  # building, compiling, first steps
+# Building and compiling, per phase (CPU: Lite0 at 64 px on 2 cores; GPU, TPU with XLA: guesses).
+STARTUP_SECONDS = {"TPU": 90.0, "GPU": 60.0, "CPU": 10.0}
 
 
 def _drive_work_dir() -> Path | None:

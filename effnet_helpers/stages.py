@@ -10,6 +10,8 @@ from . import datasets, models, pipeline, records, settings, storage
 
 RECORDS_FOLDER = "records"
 MODELS_FOLDER = "models"
+DATASETS_FOLDER = "datasets"
+CARVED = ("sample", "flowers")  # datasets the workbook ships or splits: they get a test split
 
 
 def _slug(dataset: str) -> str:
@@ -27,12 +29,40 @@ def model_dir(dataset: str = "sample", model: str = "B0") -> str:
     return str(settings.work_dir() / MODELS_FOLDER / f"{_slug(dataset)}-{model}")
 
 
+def dataset_dir(dataset: str = "sample") -> str:
+    """The dataset folder notebooks 02 to 05 use. For "sample" and "flowers", which come with
+    train/ and validation/ only, a copy with a test split carved off the training images
+    (`layout.carve_test_split`, settings.SAMPLE_TEST_FRACTION of each class; validation as it
+    is), made now when missing (notebook 01's work) under WORK_DIR/datasets/. A folder of your
+    own is used as it is: give it a test/ folder to have a test split."""
+    import os
+
+    from . import layout
+    source = datasets.get_dataset(dataset)
+    if dataset not in CARVED or storage.isdir(storage.join(source, "test")):
+        return source
+    target = settings.work_dir() / DATASETS_FOLDER / _slug(dataset)
+    if not target.is_dir():
+        staging = target.with_name(target.name + ".incomplete")
+        for mode in ("hardlink", "copy"):  # links cost nothing where both share a disk
+            storage.remove_tree(str(staging))
+            try:
+                layout.carve_test_split(source, staging, settings.SAMPLE_TEST_FRACTION,
+                                        mode=mode)
+                break
+            except OSError:
+                continue
+        os.replace(staging, target)
+    return str(target)
+
+
 def ensure_records(dataset: str = "sample") -> str:
-    """The records of `dataset`, converted now when this session has none (notebook 02)."""
+    """The records of `dataset` (of `dataset_dir`: with its test split), converted now when this
+    session has none (notebook 02)."""
     out = records_dir(dataset)
     if not storage.exists(storage.join(out, settings.MANIFEST_FILE)):
         print(f"No records in {out} yet: converting {dataset} (notebook 02's work).")
-        records.convert_dataset(datasets.get_dataset(dataset), out)
+        records.convert_dataset(dataset_dir(dataset), out)
     return out
 
 
@@ -88,8 +118,8 @@ def ensure_model(dataset: str = "sample", model: str | None = None) -> str:
         policy = keras.mixed_precision.global_policy()
         session = runtime.connect(verbose=True)
         images = [int(pipeline.class_counts(records_dir, split, config.class_mapping).sum())
-                  for split in settings.SPLITS]
-        seconds = estimate_training_seconds(config, *images, session.kind)
+                  for split in ("train", "validation")]
+        seconds = estimate_training_seconds(config, images[0], images[1], kind=session.kind)
         print(f"No trained model in {out} yet: training {model} first (notebook 03's work: "
               f"{training.epochs_text(config)}, {images[0]:,} training images), about "
               f"{_duration(seconds)} on this {session.kind} (a rough estimate).")

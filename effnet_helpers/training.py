@@ -143,7 +143,8 @@ def _prepare_model_dir(model_dir, record: dict, overwrite: bool) -> int:
                 f"{model_dir} holds a different training run (it differs in: "
                 f"{', '.join(changed)}). Choose another model directory, or pass "
                 "overwrite=True (--overwrite) to replace it.")
-        for name in (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, settings.LABEL_MAP_FILE):
+        for name in (CONFIG_FILE, HISTORY_FILE, MODEL_FILE, settings.LABEL_MAP_FILE,
+                     settings.CALIBRATION_FILE):
             storage.remove(storage.join(model_dir, name))
         storage.remove_tree(storage.join(model_dir, CHECKPOINT_DIR))
         storage.remove_tree(storage.join(model_dir, LOG_DIR))
@@ -248,14 +249,15 @@ def _epoch_end_callback(model_dir, phase: str, rows: list, keep: int | None, ful
 
 def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: bool = False,
           runtime=None, keep_checkpoints: int | None = settings.KEEP_CHECKPOINTS,
-          verbose: int = 2):
+          verbose: int = 2, calibrate: bool = False):
     """Train (or resume) the run described by CONFIG on RECORDS_DIR into MODEL_DIR; return the
     trained Keras model. See the module docstring for what MODEL_DIR holds afterwards.
     `runtime`: `runtime.connect()`'s result (its strategy, precision and XLA decision; found now
     when None). `keep_checkpoints`: how many of the newest epoch checkpoints to keep besides the
     best one (default settings.KEEP_CHECKPOINTS, small enough for Google Drive; None keeps all,
     so that evaluation can compare every epoch, as the seed system's --eval_iterator did). The
-    final model.keras is saved without optimizer state."""
+    final model.keras is saved without optimizer state. `calibrate=True` fits the temperature
+    and the "unknown" threshold on the validation split at the end (`calibration.calibrate`)."""
     import keras
     from .runtime import connect
     config = config or TrainConfig()
@@ -271,6 +273,7 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
     layout.write_label_map(classes, storage.join(model_dir, settings.LABEL_MAP_FILE))
     if done >= config.total_epochs and storage.exists(storage.join(model_dir, MODEL_FILE)):
         print(f"Already trained: {model_dir} holds all {config.total_epochs} epochs.")
+        _calibrate_at_end(calibrate, records_dir, model_dir, config, verbose, again=False)
         return models.load_model(storage.join(model_dir, MODEL_FILE))
 
     global_batch = runtime.global_batch(config.batch_size)
@@ -325,20 +328,33 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
                        model if fitted is not model else None)])
         done = last
     save_model(model, storage.join(model_dir, MODEL_FILE), optimizer=False)
+    _calibrate_at_end(calibrate, records_dir, model_dir, config, verbose)
     return model
+
+
+def _calibrate_at_end(wanted: bool, records_dir, model_dir, config, verbose, again=True) -> None:
+    """train(calibrate=True): fit the temperature and threshold on validation, unless the run
+    trained on validation (then it says why not); `again=False` keeps an existing calibration."""
+    if not wanted or (not again and storage.exists(storage.join(model_dir,
+                                                                 settings.CALIBRATION_FILE))):
+        return
+    if config.include_validation:
+        print("Not calibrated: this run trained on the validation images, which a temperature "
+              "fitted on them could not judge.")
+        return
+    from . import calibration
+    result = calibration.calibrate(model_dir, records_dir, class_mapping=config.class_mapping,
+                                   progress=verbose > 0)
+    print(calibration.summary_text(result.calibration))
 
 
 def frozen_backbone_model(model):
     """The classifier with its backbone always run in inference mode, sharing every layer with
     MODEL: what the head phase trains. A frozen backbone then computes exactly the features it
     computes for evaluation (batch norm on its moving averages, and the blocks' stochastic depth
-    off), so the head phase learns the same whether the features are cached or not.
-
-    keras.io writes this as `base_model(x, training=False)`, but Keras 3 passes fit's
-    `training=True` down through a functional model even where a call was recorded with
-    `training=False` (checked with Keras 3.15): frozen batch norm stays in inference mode anyway,
-    stochastic depth does not. A small layer that calls the backbone itself with training=False
-    holds whatever the caller passes."""
+    off), so the head phase learns the same whether the features are cached or not. Why a
+    wrapper layer and not keras.io's `base_model(x, training=False)`: docs/DESIGN.md, section
+    "Keras 3: training=False inside a functional model"."""
     import keras
 
     class InferenceMode(keras.layers.Layer):
@@ -390,10 +406,11 @@ def backbone_features(model, records_dir, split: str, config: TrainConfig, globa
 
 
 def predict_rows(model, images, batch_size: int):
-    """MODEL's outputs for exactly these images, one row each (float32 numpy), also for a model
-    built under a strategy with several replicas: there `predict_on_batch` runs the whole batch on
-    every replica and returns N times the rows, while `predict` splits it between them. The
-    batch is padded to BATCH_SIZE, so every call has one shape (TPUs compile for one shape)."""
+    """MODEL's outputs for exactly these images, one row each (float32 numpy), also under a
+    strategy with several replicas (the model built in its scope, or called inside it): there
+    `predict_on_batch` runs the whole batch on every replica and returns N times the rows, while
+    `predict` splits it between them. The batch is padded to BATCH_SIZE, so every call has one
+    shape (TPUs compile for one shape)."""
     import numpy as np
     import tensorflow as tf
     count = int(images.shape[0])
@@ -438,14 +455,9 @@ def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, 
 
 
 def _new_model(config: TrainConfig, num_classes: int):
-    if config.hub_handle:
-        from . import hub
-        backbone = hub.build_hub_backbone(config.hub_handle, config.image_size)
-        model = models.build_classifier(backbone, num_classes, config.dropout or 0.2,
-                                        config.image_size)
-    else:
-        model = models.build_model(config.model, num_classes, config.image_size, config.weights,
-                                   config.dropout)
+    """The classifier CONFIG describes (keras or TF-Hub backbone), warm-started if asked."""
+    model = models.build_model(config.model, num_classes, config.image_size, config.weights,
+                               config.dropout, hub_handle=config.hub_handle)
     if config.warm_start:
         copied = models.warm_start(model, config.warm_start)
         print(f"Warm start: {copied} backbone weight tensors from {config.warm_start}.")

@@ -63,3 +63,16 @@ def test_lesson_anatomy(path):
     assert "## What's next" in text
     # the Colab install cell clones the repository settings.py names
     assert re.search(rf'REPO_URL = "{re.escape(settings.REPO_URL)}"', text)
+
+
+def test_the_setup_cell_clones_the_release_of_this_package():
+    """One tag, settings.RELEASE_TAG, is the package's version; every notebook clones it."""
+    import effnet_helpers
+    assert settings.RELEASE_TAG == f"v{effnet_helpers.__version__}"
+    pyproject = (settings.repo_root() / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'\nversion = "{effnet_helpers.__version__}"\n' in pyproject
+    for path in NOTEBOOKS:
+        text = path.with_suffix(".py").read_text(encoding="utf-8")
+        assert re.findall(r'^RELEASE = "([^"]+)"', text, flags=re.M) == [settings.RELEASE_TAG], \
+            path.name
+        assert '"--branch", RELEASE' in text, path.name
