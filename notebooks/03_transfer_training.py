@@ -34,21 +34,32 @@
 # %% [markdown]
 # ## Setup
 #
-# In a fresh Colab session this installs the workbook's helpers. On a **TPU runtime**, which has no
-# TensorFlow since 2025, it installs TensorFlow with its TPU build as a matching pair; restart the
-# session once when it asks. GPU and CPU runtimes keep their own TensorFlow.
+# In a fresh Colab session this installs the workbook's helpers (its release `RELEASE`). On a
+# **TPU runtime**, which has no TensorFlow since 2025, it installs TensorFlow with its TPU build
+# as a matching pair, then stops and asks you to restart the session once. GPU and CPU runtimes
+# keep their own TensorFlow.
+#
+# In Colab the outputs go to **Google Drive** (`MyDrive/effnet_work`; Colab asks once for
+# permission to mount it), so a recycled VM loses nothing: a run resumes from its checkpoints on
+# a new VM. Set `KEEP_ON_DRIVE = False` to keep them in the VM. Data in a `gs://` bucket: in
+# Colab, run `from google.colab import auth; auth.authenticate_user()` once first, so that
+# TensorFlow may read it.
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+RELEASE = "v0.1.0"  # the workbook release these notebooks were written for
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # never replaces the session's TensorFlow
 
 # %%
 import inspect
@@ -62,6 +73,10 @@ runtime.ensure_tensorflow()
 
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # in Colab: outputs on Google Drive, which a recycled VM does not lose
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## Parameters
