@@ -174,6 +174,8 @@ def show_grad_cam(model, images, classes: list[str], labels=None, class_indices=
     class_indices  classes to explain, one per image; None: the predicted classes
     Readable on a projector (large titles); notebooks call plots.use_projector_style() first."""
     import matplotlib.pyplot as plt
+
+    from . import plots  # noqa: F401  (registers the Japanese font for class names)
     images = [np.asarray(image, dtype=np.float32) for image in images]
     if not images:
         raise ValueError("show_grad_cam: no images given.")

@@ -65,7 +65,9 @@ def resolve_handle(handle) -> str:
         except ImportError:
             raise ImportError(
                 f"Resolving the TF-Hub URL {handle!r} needs the tensorflow-hub package "
-                f"(pip install tensorflow-hub). {_DOWNLOAD_HINT}") from None
+                "(in a notebook: `from effnet_helpers import runtime; "
+                "runtime.pip_install(['tensorflow-hub'])`, which keeps this session's "
+                f"TensorFlow). {_DOWNLOAD_HINT}") from None
         try:
             path = tensorflow_hub.resolve(handle)
         except Exception as error:  # URLError, HTTPError, OSError, ... from the resolver
