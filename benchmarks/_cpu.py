@@ -44,3 +44,25 @@ def machine_text() -> str:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB"
+
+
+def run_child(command: list[str], log_path: str) -> dict:
+    """Run a command as a child process (stdout and stderr to LOG_PATH) and measure it: wall
+    seconds, its own CPU seconds and peak RSS (from wait4, so threads count and nothing else
+    does), and the CPU that other processes used meanwhile (cores). Raises on a failed exit."""
+    import subprocess
+    with open(log_path, "wb") as log:
+        busy0, own0, started = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        own = own_cpu_seconds() - own0
+        busy = machine_busy_seconds() - busy0
+    if child.returncode != 0:
+        with open(log_path, "rb") as log:
+            tail = log.read()[-3000:].decode("utf-8", "replace")
+        raise RuntimeError(f"{' '.join(command)} exited with {child.returncode}:\n{tail}")
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": seconds, "cpu": cpu, "rss_mb": usage.ru_maxrss / 1024,
+            "others": max(0.0, busy - cpu - own) / seconds}

@@ -1,57 +1,73 @@
 #!/usr/bin/env python3
-"""Conversion benchmark: this workbook's converter against the tensorflow/tpu converter's loop.
+"""Conversion benchmark, as users run it: the `effnet convert` command against the tensorflow/tpu
+converter (`tools/datasets/imagenet_to_gcs.py`, the real script), each run as its own process.
 
 What it does, in order:
 
-1. Builds (once, then cached) a deterministic dataset of photo-sized JPEGs in the
-   DATA_DIR/{train,validation}/<class>/ layout: 500x375 (every 8th image 375x500), smooth
-   gradients, shapes, shading, luminance texture and sensor noise, saved at quality 88: files of
-   about 32-46 KB (median 40) that TensorFlow decodes at the speed of real photos of that size
-   and quality (not pure noise, not flat colour).
-2. Imports TensorFlow once, before any timing (neither side pays the ~3-5 s import), and runs
-   one warm-up decode (eager context start-up). Before each timed run it waits (up to
-   --quiet-wait s) for other processes to leave the CPUs idle and reads every file once, so that
-   both sides read from the page cache; CPU used by other processes during a run is reported.
-3. Times, alternately, `--repeats` times each:
-   - baseline: a faithful TF2-eager port of `imagenet_to_gcs.py`'s loop (tensorflow/tpu): one
-     process, one image at a time, read with tf.io.gfile, a full `tf.io.decode_jpeg(channels=3)`
-     and `.numpy()` only to learn height and width (its ImageCoder's sess.run), the same
-     tf.train.Example (`effnet_helpers.records.build_example`), one TFRecordWriter per shard, the
-     same shard count per split as the converter;
-   - the converter: `effnet_helpers.records.convert_dataset(workers=None)` (all cores) into a
-     fresh folder, planning, validation of every image, manifest and all;
-   - the converter with `workers=1`, which separates the cheaper validation from parallelism.
-4. Measures the converter's peak memory growth in a child process at N/2 and N images (a
-   streaming converter gives about the same figure at both sizes).
-5. Prints a table. Generated data goes under --workdir (default benchmarks/_work, git-ignored).
+1. Builds (once, then cached under --workdir) three deterministic image sets in the
+   DATA_DIR/{train,validation}/<class>/ layout, each at two sizes (the smaller one hard links
+   to the first files of every folder of the larger one):
+   - light: 500x375 photo-like JPEGs (every 8th 375x500) at quality 88, about 40 KB;
+   - photo: the same pictures with fine texture and sensor noise at quality 95, about 100 KB,
+     the weight of real photos of that size;
+   - phone: 4000x3000 camera-sized JPEGs at quality 94, about 3.8 MB, with EXIF Make, Model and
+     Orientation; every 4th one is a portrait stored sideways (Orientation 6), as phones do.
+   Beside each, the same files in the reference's layout (hard links): train/<class>/*.JPEG,
+   validation/*.JPEG and synset_labels.txt.
+2. Runs, in alternating rounds (`--rounds`), each command as a child process at both sizes:
+   - reference: the unmodified imagenet_to_gcs.py (pinned commit, checked by SHA-256; downloaded
+     once, or --reference-script), with `--gcs_upload=false --local_scratch_dir=OUT`; a
+     stand-in `google.cloud.storage` module is put in sys.modules first (the script imports it
+     at the top; with the upload off it never calls it). One process, one image at a time, a
+     full decode per image in a TF1 Session, its own fixed 1,024 + 128 shards;
+   - `effnet convert DATA_DIR OUT` (the installed command, default options, progress bar on
+     and written to the log as a user's terminal would get it); on the phone set with
+     `--max-side 640`;
+   - once a round, at the larger size, a decode-only child: TensorFlow imported, then a
+     parallel tf.data read+decode of the same files at full scale and at the scale the
+     converter's proof (1/8) or shrink (the JPEG scale that reaches 640 px) uses: the ceiling.
+   Before each run it waits (up to --quiet-wait s) for the other processes to leave the CPUs
+   idle and reads every file once (this VM drops idle page cache within seconds). Per run it
+   records wall time, the child's CPU time and peak RSS (wait4) and the CPU other processes used.
+3. Checks every run's output (records counted from the TFRecord framing, effnet's manifest:
+   everything written, nothing skipped), and at the end decodes every record that effnet wrote
+   at the larger size with TensorFlow and compares it with its stored height and width.
+4. Reports per set: median wall time at each size, the marginal rate (images between the two
+   sizes / seconds between the two medians: start-up and TensorFlow's import cancel), the ratio
+   to the reference, the decode-only ceiling and the command's share of it, CPU per image, peak
+   RSS at both sizes (flat = streaming). On the phone set it then converts once more without
+   --max-side (records that keep the originals) and times the training input (bench_pipeline's
+   pipeline at 224 px, alternating, --rounds times) over both records.
 
-    .venv/bin/python benchmarks/bench_convert.py                  # about 3,000 images
-    .venv/bin/python benchmarks/bench_convert.py --images 6000 --repeats 5
+    .venv/bin/python benchmarks/bench_convert.py                       # about 9 minutes
+    .venv/bin/python benchmarks/bench_convert.py --sets photo --rounds 5
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
-import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import threading
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+for _path in (str(ROOT), str(HERE)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-from _data import count_files, field, read_all  # noqa: E402
-from _cpu import machine_busy_seconds, own_cpu_seconds, wait_for_quiet  # noqa: E402
+from _data import count_files, count_records, field, link, link_subset, read_all  # noqa: E402
+from _cpu import machine_text, run_child, wait_for_quiet  # noqa: E402
 
 GENERATOR_VERSION = 1
 WIDTH, HEIGHT = 500, 375
@@ -59,19 +75,62 @@ PORTRAIT_EVERY = 8        # every 8th image is 375x500
 JPEG_QUALITY = 88
 VALIDATION_FRACTION = 0.2
 SEED = 20240601
+PHONE_ROTATED_EVERY = 4   # every 4th phone photo is a portrait stored sideways (EXIF 6)
+MAX_SIDE = 640            # the phone set's --max-side
+
+# The reference converter, pinned: the last commit that changed it, and its content's hash.
+REFERENCE_COMMIT = "7fe1551d3b938b7f3ee32cc17d0e2eafbb4ad90b"
+REFERENCE_URL = ("https://raw.githubusercontent.com/tensorflow/tpu/"
+                 f"{REFERENCE_COMMIT}/tools/datasets/imagenet_to_gcs.py")
+REFERENCE_SHA256 = "4b436e68fbc42c6dbbc02cc81956498f8e7feb7369ec9e47acf08a467203b790"
+# Runs the script unmodified: only its top-level `from google.cloud import storage` is met by a
+# stand-in (the upload is off, so the client is never made).
+REFERENCE_SHIM = """\
+import runpy, sys, types
+storage = types.ModuleType("google.cloud.storage")
+class Client:
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("the benchmark runs the converter with --gcs_upload=false")
+storage.Client = Client
+cloud = types.ModuleType("google.cloud")
+cloud.__path__, cloud.storage = [], storage
+sys.modules["google.cloud"], sys.modules["google.cloud.storage"] = cloud, storage
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
-# --- the dataset ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageSet:
+    """One benchmark image set: how its files are made and the two dataset sizes timed."""
 
-def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT) -> bytes:
-    """JPEG bytes of one photo-like synthetic image, fully determined by `seed`."""
-    rng = np.random.default_rng(seed)
-    # Background: a smooth colour gradient (sky, ground, a wall).
+    name: str
+    sizes: tuple[int, int]
+    classes: int
+    what: str
+    texture: float = 0.0       # extra fine texture (photo weight)
+    noise: float = 0.0         # extra sensor noise
+    quality: int = JPEG_QUALITY
+    phone: bool = False
+
+
+SETS = {
+    "light": ImageSet("light", (500, 4000), 5, "500x375, q88, about 40 KB"),
+    "photo": ImageSet("photo", (500, 4000), 5, "500x375, noisy, q95, about 100 KB",
+                      texture=16.0, noise=5.0, quality=95),
+    "phone": ImageSet("phone", (40, 120), 4, "4000x3000, q94, about 3.8 MB, EXIF (every 4th "
+                      "rotated)", phone=True),
+}
+
+
+# --- the images -------------------------------------------------------------------------------
+
+def photo_pixels(rng, width: int, height: int) -> np.ndarray:
+    """A photo-like picture as float32 RGB: gradient, blurred shapes, lighting, texture, noise."""
     img = 128 + 60 * field(rng, height, width, (3, 4), 3) + rng.uniform(-40, 40, 3)
     canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
-    # Objects: ellipses, polygons and a few lines (stems, branches).
-    for _ in range(int(rng.integers(5, 10))):
+    for _ in range(int(rng.integers(5, 10))):  # objects: ellipses, polygons, lines (stems)
         x0, y0 = rng.uniform(-width * .2, width), rng.uniform(-height * .2, height)
         sx, sy = rng.uniform(width * .08, width * .5), rng.uniform(height * .08, height * .5)
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
@@ -90,9 +149,41 @@ def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT) -> bytes:
     pixels += rng.uniform(5, 18) * field(rng, height, width, (height // 5, width // 5), 1)
     pixels += rng.uniform(2, 8) * field(rng, height, width, (height // 2, width // 2), 1)
     pixels += rng.normal(0, 2.0, pixels.shape).astype(np.float32)            # sensor noise
+    return pixels
+
+
+def make_photo(seed: int, width: int = WIDTH, height: int = HEIGHT, texture: float = 0.0,
+               noise: float = 0.0, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes of one photo-like image, fully determined by its arguments. `texture` and
+    `noise` add fine detail on top (the photo-weight set); at 0 the light set is unchanged."""
+    rng = np.random.default_rng(seed)
+    pixels = np.clip(photo_pixels(rng, width, height), 0, 255)
+    if texture or noise:
+        pixels = pixels.astype(np.uint8).astype(np.float32)
+        pixels += texture * field(rng, height, width, (height // 2, width // 2), 1)
+        pixels += rng.normal(0, noise, pixels.shape)
+        np.clip(pixels, 0, 255, out=pixels)
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(
-        buffer, "JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def make_phone(seed: int, rotated: bool) -> bytes:
+    """A 4000x3000 camera-sized JPEG (quality 94, about 3.8 MB) with the EXIF a phone writes;
+    `rotated`: Orientation 6, a portrait stored sideways."""
+    rng = np.random.default_rng(seed)
+    base = Image.fromarray(np.clip(photo_pixels(rng, 1000, 750), 0, 255).astype(np.uint8))
+    pixels = np.asarray(base.resize((4000, 3000), Image.Resampling.BICUBIC), np.float32)
+    pixels += 10 * field(rng, 3000, 4000, (750, 1000), 1)                    # fine texture
+    noise = rng.standard_normal(pixels.shape, dtype=np.float32)
+    noise *= 4.0
+    pixels += noise
+    np.clip(pixels, 0, 255, out=pixels)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Benchmark", "Phone 12MP"                   # Make, Model
+    exif[0x0112] = 6 if rotated else 1                                       # Orientation
+    buffer = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buffer, "JPEG", quality=94, exif=exif.tobytes())
     return buffer.getvalue()
 
 
@@ -105,292 +196,449 @@ def dataset_plan(images: int, classes: int) -> list[tuple[str, int]]:
         n_val = round(count * VALIDATION_FRACTION)
         for i in range(count):
             split = "validation" if i < n_val else "train"
-            index = len(files)
-            files.append((f"{split}/{name}/{name}_{i:05d}.jpg", SEED + index))
+            files.append((f"{split}/{name}/{name}_{i:05d}.jpg", SEED + len(files)))
     return files
 
 
 def _write_one(job) -> int:
-    target, seed, index = job
-    portrait = index % PORTRAIT_EVERY == PORTRAIT_EVERY - 1
-    data = make_photo(seed, *((HEIGHT, WIDTH) if portrait else (WIDTH, HEIGHT)))
-    tmp = target + ".tmp"
-    with open(tmp, "wb") as f:
+    target, seed, index, spec = job
+    if spec.phone:
+        data = make_phone(seed, index % PHONE_ROTATED_EVERY == PHONE_ROTATED_EVERY - 1)
+    else:
+        portrait = index % PORTRAIT_EVERY == PORTRAIT_EVERY - 1
+        data = make_photo(seed, *((HEIGHT, WIDTH) if portrait else (WIDTH, HEIGHT)),
+                          texture=spec.texture, noise=spec.noise, quality=spec.quality)
+    with open(target + ".tmp", "wb") as f:
         f.write(data)
-    os.replace(tmp, target)
+    os.replace(target + ".tmp", target)
     return len(data)
 
 
-
-
-def ensure_dataset(workdir: Path, images: int, classes: int) -> tuple[Path, dict]:
-    """Generate the dataset unless it is already there with the right number of files."""
-    data_dir = workdir / f"photos-v{GENERATOR_VERSION}-{images}-{classes}"
-    info_file = workdir / f"photos-v{GENERATOR_VERSION}-{images}-{classes}.json"
+def ensure_set(workdir: Path, spec: ImageSet) -> tuple[Path, dict]:
+    """The set's larger dataset, generated unless cached with the right number of files."""
+    images = spec.sizes[1]
+    stem = f"{spec.name}-v{GENERATOR_VERSION}-{images}-{spec.classes}"
+    data_dir, info_file = workdir / stem, workdir / f"{stem}.json"
     if count_files(data_dir) == images and info_file.exists():
-        info = json.loads(info_file.read_text())
-        print(f"Dataset: {data_dir} (cached, {images:,} images)")
-        return data_dir, info
+        return data_dir, json.loads(info_file.read_text())
     shutil.rmtree(data_dir, ignore_errors=True)
-    plan = dataset_plan(images, classes)
+    plan = dataset_plan(images, spec.classes)
     for relpath, _ in plan:
         (data_dir / relpath).parent.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(data_dir / relpath), seed, i) for i, (relpath, seed) in enumerate(plan)]
+    jobs = [(str(data_dir / relpath), seed, i, spec) for i, (relpath, seed) in enumerate(plan)]
     started = time.perf_counter()
-    print(f"Generating {images:,} photo-like JPEGs in {data_dir} ...", flush=True)
-    # Processes, not threads: the drawing is Python and numpy; TensorFlow is not imported yet.
-    import multiprocessing
+    print(f"Generating {images:,} {spec.name} JPEGs in {data_dir} ...", flush=True)
+    import multiprocessing  # processes: the drawing is Python and numpy, TensorFlow not loaded
     with multiprocessing.get_context("fork").Pool(os.cpu_count() or 1) as pool:
-        sizes = pool.map(_write_one, jobs, chunksize=16)
-    info = {"images": images, "classes": classes, "seconds": round(time.perf_counter() - started, 1),
+        sizes = pool.map(_write_one, jobs, chunksize=1 if spec.phone else 16)
+    info = {"images": images, "seconds": round(time.perf_counter() - started, 1),
             "kb_median": round(statistics.median(sizes) / 1e3, 1),
             "kb_p5": round(float(np.percentile(sizes, 5)) / 1e3, 1),
             "kb_p95": round(float(np.percentile(sizes, 95)) / 1e3, 1),
-            "mb_total": round(sum(sizes) / 1e6, 1),
-            "portrait": sum(1 for i in range(images) if i % PORTRAIT_EVERY == PORTRAIT_EVERY - 1),
-            "train": sum(1 for r, _ in plan if r.startswith("train/")),
-            "validation": sum(1 for r, _ in plan if r.startswith("validation/"))}
+            "mb_total": round(sum(sizes) / 1e6, 1)}
     info_file.write_text(json.dumps(info, indent=1))
     print(f"  done in {info['seconds']} s")
     return data_dir, info
 
 
-def half_dataset(workdir: Path, data_dir: Path) -> tuple[Path, int]:
-    """The first half of every class folder, as hard links (no copy, no generation)."""
-    half = data_dir.with_name(data_dir.name + "-half")
-    wanted = []
+def smaller(data_dir: Path, spec: ImageSet) -> tuple[Path, int]:
+    """The set's smaller dataset: the first files of every class folder, as hard links."""
+    target = data_dir.with_name(f"{data_dir.name}-first{spec.sizes[0]}")
+    return target, link_subset(data_dir, target, spec.sizes[0] / spec.sizes[1])
+
+
+def reference_layout(data_dir: Path) -> Path:
+    """The same files as the reference converter reads them (hard links): train/<class>/*.JPEG,
+    a flat validation/*.JPEG and synset_labels.txt (the label of each sorted validation file)."""
+    target = data_dir.with_name(data_dir.name + "-tpu")
+    if count_files(target) == count_files(data_dir) + 1:
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    validation = []
     for split in ("train", "validation"):
         for cls in sorted(os.listdir(data_dir / split)):
-            names = sorted(os.listdir(data_dir / split / cls))
-            wanted += [f"{split}/{cls}/{n}" for n in names[: len(names) // 2]]
-    if count_files(half) != len(wanted):
-        shutil.rmtree(half, ignore_errors=True)
-        for relpath in wanted:
-            (half / relpath).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(data_dir / relpath, half / relpath)
-            except OSError:
-                shutil.copyfile(data_dir / relpath, half / relpath)
-    return half, len(wanted)
+            for name in sorted(os.listdir(data_dir / split / cls)):
+                stem = Path(name).stem + ".JPEG"
+                if split == "train":
+                    link(data_dir / split / cls / name, target / "train" / cls / stem)
+                else:
+                    validation.append((f"{cls}__{stem}", cls, data_dir / split / cls / name))
+    validation.sort()
+    for flat, _, source in validation:
+        link(source, target / "validation" / flat)
+    (target / "synset_labels.txt").write_text("".join(f"{cls}\n" for _, cls, _ in validation))
+    return target
 
 
-# --- the two converters -----------------------------------------------------------------------
-
-def baseline_convert(data_dir: Path, output_dir: Path, shards: dict[str, int]) -> int:
-    """The tensorflow/tpu imagenet_to_gcs.py loop in TF2 eager: one process, one image at a
-    time, a full decode per image only to read its size. Returns the number of records."""
-    import tensorflow as tf
-    from effnet_helpers.records import build_example
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # Its file lists: a glob of <split>/<class>/<file>; labels from the sorted folder names + 1.
-    # (Its training "shuffle" shuffles a temporary copy, so the glob order is what it writes.)
-    files = {s: tf.io.gfile.glob(str(data_dir / s / "*" / "*")) for s in ("train", "validation")}
-    synsets_all = sorted({os.path.basename(os.path.dirname(f)) for v in files.values() for f in v})
-    labels = {synset: k + 1 for k, synset in enumerate(synsets_all)}
-    written = 0
-    for split, filenames in files.items():
-        num_shards = shards[split]
-        synsets = [os.path.basename(os.path.dirname(f)) for f in filenames]
-        chunksize = int(math.ceil(len(filenames) / num_shards))
-        for shard in range(num_shards):
-            chunk = slice(shard * chunksize, (shard + 1) * chunksize)
-            output_file = str(output_dir / f"{split}-{shard:05d}-of-{num_shards:05d}")
-            writer = tf.io.TFRecordWriter(output_file)
-            for filename, synset in zip(filenames[chunk], synsets[chunk]):
-                with tf.io.gfile.GFile(filename, "rb") as f:           # tf.gfile.FastGFile
-                    image_data = f.read()
-                image = tf.io.decode_jpeg(image_data, channels=3).numpy()  # coder.decode_jpeg
-                assert len(image.shape) == 3 and image.shape[2] == 3
-                height, width = image.shape[0], image.shape[1]
-                example = build_example(image_data, labels[synset], synset,
-                                        os.path.basename(filename), height, width)
-                writer.write(example.SerializeToString())
-                written += 1
-            writer.close()
-    return written
+def reference_script(path: Path | None, workdir: Path) -> Path:
+    """imagenet_to_gcs.py at the pinned commit: PATH, or a copy under WORKDIR (downloaded once)."""
+    script = path or workdir / "imagenet_to_gcs.py"
+    if not script.exists() and path is None:
+        print(f"Downloading the reference converter: {REFERENCE_URL}", flush=True)
+        try:
+            with urllib.request.urlopen(REFERENCE_URL, timeout=30) as response:
+                data = response.read()
+        except OSError as error:
+            raise SystemExit(f"Cannot download {REFERENCE_URL} ({error}). Save that file as "
+                             f"{script} or pass --reference-script PATH.") from None
+        script.write_bytes(data)
+    if not script.exists():
+        raise SystemExit(f"No file at {script}: pass the path of imagenet_to_gcs.py "
+                         f"({REFERENCE_URL}).")
+    digest = hashlib.sha256(script.read_bytes()).hexdigest()
+    if digest != REFERENCE_SHA256:
+        print(f"Note: {script} is not the pinned version (SHA-256 {digest[:12]}...).")
+    return script
 
 
-def converter(data_dir: Path, output_dir: Path, workers: int | None) -> dict:
-    from effnet_helpers.records import convert_dataset
-    return convert_dataset(str(data_dir), str(output_dir), workers=workers, progress=False,
-                           log=lambda *args, **kwargs: None)
+# --- the commands -------------------------------------------------------------------------------
+
+def effnet_command() -> list[str]:
+    """The installed `effnet` command beside this Python, else `python -m effnet_helpers`."""
+    script = Path(sys.executable).with_name("effnet")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "effnet_helpers"]
 
 
-# --- memory -----------------------------------------------------------------------------------
+def variants_for(spec: ImageSet, script: Path) -> dict:
+    """name -> (function of (data_dir, reference_dir, out) giving the command, checker)."""
+    def reference(data_dir, tpu_dir, out):
+        return [sys.executable, "-c", REFERENCE_SHIM, str(script), f"--raw_data_dir={tpu_dir}",
+                f"--local_scratch_dir={out}", "--gcs_upload=false"]
 
-def _status_kb(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
+    def effnet(*options):
+        return lambda data_dir, tpu_dir, out: [*effnet_command(), "convert", str(data_dir),
+                                               str(out), *options]
+
+    variants = {"reference imagenet_to_gcs.py": (reference, check_reference)}
+    if spec.phone:
+        variants[f"effnet convert --max-side {MAX_SIDE}"] = (effnet("--max-side", str(MAX_SIDE)),
+                                                             check_effnet)
+    else:
+        variants["effnet convert"] = (effnet(), check_effnet)
+    return variants
 
 
-def memory_child(data_dir: str, output_dir: str) -> None:
-    """Runs in a child process: import TensorFlow, warm up, then convert and report the peak."""
-    import tensorflow as tf
-    tf.io.decode_jpeg(make_photo(0, 16, 16), channels=3).numpy()
-    import effnet_helpers.records  # noqa: F401  (imports pandas and the rest before the start)
-    before = _status_kb("VmRSS")
-    peak = [before]
-    stop = threading.Event()
+def check_reference(out: Path, images: int) -> None:
+    files = [p for split in ("train", "validation") for p in sorted((out / split).iterdir())]
+    written = count_records(files)
+    if written != images:
+        raise SystemExit(f"reference: {written} records for {images} images in {out}")
 
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _status_kb("VmRSS"))
-            time.sleep(0.005)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
-    manifest = converter(Path(data_dir), Path(output_dir), None)
-    seconds = time.perf_counter() - started
-    stop.set()
-    sampler.join()
-    peak[0] = max(peak[0], _status_kb("VmRSS"))
+def check_effnet(out: Path, images: int) -> None:
+    manifest = json.loads((out / "manifest.json").read_text())
     written = sum(s["written"] for s in manifest["splits"].values())
-    print(json.dumps({"rss_before_mb": before / 1024, "rss_peak_mb": peak[0] / 1024,
-                      "growth_mb": (peak[0] - before) / 1024, "written": written,
-                      "seconds": seconds}))
+    skipped = sum(s["skipped"] for s in manifest["splits"].values())
+    files = [out / shard["file"] for s in manifest["splits"].values() for shard in s["shards"]]
+    if written != images or skipped or count_records(files) != images:
+        raise SystemExit(f"effnet: wrote {written} of {images} images ({skipped} skipped) in {out}")
 
 
-def measure_memory(data_dir: Path, output_dir: Path) -> dict:
-    shutil.rmtree(output_dir, ignore_errors=True)
-    result = subprocess.run([sys.executable, __file__, "--memory-child", str(data_dir),
-                             str(output_dir)], capture_output=True, text=True, check=False)
-    shutil.rmtree(output_dir, ignore_errors=True)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    if result.returncode != 0 or not lines:
-        raise RuntimeError(f"memory child failed:\n{result.stdout}\n{result.stderr[-3000:]}")
-    return json.loads(lines[-1])
+def decode_ratios(spec: ImageSet) -> dict[str, str]:
+    """Decode-only variants (label -> decode_child key): a full decode, and the decode the
+    converter itself runs on these files."""
+    if spec.phone:
+        return {"full decode (TensorFlow)": "tf1",
+                f"decode at the JPEG scale that reaches {MAX_SIDE} px (Pillow draft, 1/4: what "
+                f"--max-side {MAX_SIDE} runs)": f"pil{MAX_SIDE}"}
+    return {"full decode (TensorFlow)": "tf1",
+            "1/8-scale decode (TensorFlow: the converter's proof)": "tf8"}
+
+
+def decode_child(data_dir: str, keys: str) -> None:
+    """Runs in a child: import TensorFlow, then decode every file of DATA_DIR once per key after a
+    warm-up, on every core, and print the seconds per key. `tfR`: read + `decode_jpeg(ratio=R)`
+    in tf.data (autotuning off, as in the converter: with it on, deleting the iterator can wait
+    for the autotuner's thread, seconds that are no part of decoding). `pilS`: read + Pillow's
+    draft decode to at least S px in a thread pool (Pillow releases the GIL while decoding)."""
+    import tensorflow as tf
+    from concurrent.futures import ThreadPoolExecutor
+    paths = sorted(str(p) for p in Path(data_dir).rglob("*") if p.is_file())
+    cores = os.cpu_count() or 1
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    result = {"images": len(paths)}
+    for key in keys.split(","):
+        if key.startswith("pil"):
+            side = int(key[3:])
+
+            def decode(path, side=side):
+                with open(path, "rb") as f:
+                    image = Image.open(io.BytesIO(f.read()))
+                image.draft("RGB", (side, side))
+                image.load()
+                return image.size
+
+            with ThreadPoolExecutor(cores) as pool:
+                list(pool.map(decode, paths[:cores]))  # warm-up
+                started = time.perf_counter()
+                count = len(list(pool.map(decode, paths)))
+                result[key] = time.perf_counter() - started
+        else:
+            def decode(path, ratio=int(key[2:])):
+                return tf.shape(tf.io.decode_jpeg(tf.io.read_file(path), channels=3,
+                                                  ratio=ratio))
+            dataset = (tf.data.Dataset.from_tensor_slices(paths)
+                       .map(decode, num_parallel_calls=cores, deterministic=False)
+                       .batch(8).prefetch(4).with_options(options))
+            for _ in dataset.take(2):  # warm-up: function tracing, thread pools
+                pass
+            iterator = iter(dataset)
+            started = time.perf_counter()
+            count = sum(int(batch.shape[0]) for batch in iterator)
+            result[key] = time.perf_counter() - started
+            del iterator
+        assert count == len(paths)
+    print(json.dumps(result))
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+def timed(command: list[str], data_dir: Path, out: Path | None, quiet_wait: float,
+          log: Path) -> dict:
+    """One measured child run on warm page cache, into a fresh OUT."""
+    if out is not None:
+        shutil.rmtree(out, ignore_errors=True)
+    wait_for_quiet(quiet_wait)
+    read_all(data_dir)
+    return run_child(command, str(log))
+
+
+def run_set(spec: ImageSet, workdir: Path, script: Path, rounds: int, quiet_wait: float) -> dict:
+    data_dir, info = ensure_set(workdir, spec)
+    small_dir, small_n = smaller(data_dir, spec)
+    datasets = {small_n: (small_dir, reference_layout(small_dir)),
+                spec.sizes[1]: (data_dir, reference_layout(data_dir))}
+    print(f"\n== {spec.name}: {spec.what}; {small_n:,} and {spec.sizes[1]:,} images, "
+          f"{spec.classes} classes; median {info['kb_median']} KB (5-95%: {info['kb_p5']}-"
+          f"{info['kb_p95']} KB)", flush=True)
+    variants = variants_for(spec, script)
+    runs = {(name, n): [] for name in variants for n in datasets}
+    decode = []
+    ratios = decode_ratios(spec)
+    logs = workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    for round_index in range(rounds):
+        sizes = list(datasets) if round_index % 2 == 0 else list(datasets)[::-1]
+        names = list(variants) if round_index % 2 == 0 else list(variants)[::-1]
+        for n in sizes:
+            folder, tpu_dir = datasets[n]
+            for index, name in enumerate(names):
+                make, check = variants[name]
+                out = workdir / f"out-{spec.name}-{list(variants).index(name)}-{n}"
+                run = timed(make(folder, tpu_dir, out), folder, out, quiet_wait,
+                            logs / f"{out.name}.log")
+                check(out, n)
+                runs[(name, n)].append(run)
+                print(f"  round {round_index + 1}: {name:<34} {n:>6,} images {run['seconds']:6.2f} s"
+                      f"  CPU {run['cpu']:6.1f} s  RSS {run['rss_mb']:5.0f} MiB  other "
+                      f"processes {run['others']:.2f} cores", flush=True)
+        run = timed([sys.executable, __file__, "--decode-child", str(data_dir),
+                     ",".join(ratios.values())], data_dir, None, quiet_wait,
+                    logs / f"decode-{spec.name}.log")
+        lines = (logs / f"decode-{spec.name}.log").read_text().splitlines()
+        result = json.loads([line for line in lines if line.startswith("{")][-1])
+        result["others"] = run["others"]
+        decode.append(result)
+        print(f"  round {round_index + 1}: decode-only ({spec.sizes[1]:,} images)  " + "  ".join(
+            f"{key}: {result['images'] / result[key]:,.0f} img/s" for key in ratios.values())
+            + f"  other processes {run['others']:.2f} cores", flush=True)
+    return summarise(spec, info, variants, runs, decode, ratios, small_n, data_dir)
+
+
+def summarise(spec, info, variants, runs, decode, ratios, small_n, data_dir) -> dict:
+    large_n = spec.sizes[1]
+    table = {}
+    for name in variants:
+        small = statistics.median(r["seconds"] for r in runs[(name, small_n)])
+        large = statistics.median(r["seconds"] for r in runs[(name, large_n)])
+        per_round = [(large_n - small_n) / (b["seconds"] - a["seconds"])
+                     if b["seconds"] > a["seconds"] else float("inf")
+                     for a, b in zip(runs[(name, small_n)], runs[(name, large_n)])]
+        cpu_small = statistics.median(r["cpu"] for r in runs[(name, small_n)])
+        cpu_large = statistics.median(r["cpu"] for r in runs[(name, large_n)])
+        table[name] = {
+            "seconds": {small_n: small, large_n: large},
+            "marginal": (large_n - small_n) / (large - small),
+            "per_round": per_round,
+            "cpu_us": (cpu_large - cpu_small) / (large_n - small_n) * 1e6,
+            "rss_mb": {n: statistics.median(r["rss_mb"] for r in runs[(name, n)])
+                       for n in (small_n, large_n)},
+            "others": max(r["others"] for n in (small_n, large_n) for r in runs[(name, n)]),
+        }
+    ceiling = {label: statistics.median(d["images"] / d[key] for d in decode)
+               for label, key in ratios.items()}
+    base = table["reference imagenet_to_gcs.py"]["marginal"]
+    print(f"\n{spec.name}: {spec.what}; {len(decode)} alternating rounds; medians")
+    print(f"| command | s at {small_n:,} | s at {large_n:,} | marginal img/s | x reference | "
+          "of decode-only (full / converter's scale) | CPU µs/img | peak RSS MiB "
+          f"({small_n:,} / {large_n:,}) | other processes, max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    full, own = list(ceiling.values())
+    for name, row in table.items():
+        print(f"| {name} | {row['seconds'][small_n]:.2f} | {row['seconds'][large_n]:.2f} | "
+              f"{row['marginal']:,.0f} | {row['marginal'] / base:.2f}x | "
+              f"{row['marginal'] / full:.0%} / {row['marginal'] / own:.0%} | {row['cpu_us']:,.0f} |"
+              f" {row['rss_mb'][small_n]:,.0f} / {row['rss_mb'][large_n]:,.0f} | "
+              f"{row['others']:.2f} |")
+        print(f"|   per round: marginal img/s | | | "
+              + ", ".join(f"{v:,.0f}" for v in row["per_round"]) + " | | | | | |")
+    for label, rate in ceiling.items():
+        print(f"| decode-only, {label}, in-process after import | | | {rate:,.0f} | "
+              f"{rate / base:.2f}x | | | | {max(d['others'] for d in decode):.2f} |")
+    return {"set": spec.name, "what": spec.what, "info": info, "small": small_n,
+            "large": large_n, "table": table, "ceiling": ceiling, "decode": decode,
+            "data_dir": str(data_dir)}
+
+
+# --- checks and training input ------------------------------------------------------------------
+
+def verify_records(records_dir: Path, max_side: int | None = None) -> str:
+    """Decode every record fully with TensorFlow; its shape must be the stored height and width
+    (and within max_side). Returns a one-line account."""
+    import tensorflow as tf
+    from effnet_helpers.records import shard_files
+    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string),
+            "image/height": tf.io.FixedLenFeature([], tf.int64),
+            "image/width": tf.io.FixedLenFeature([], tf.int64)}
+
+    def check(serialized):
+        record = tf.io.parse_single_example(serialized, spec)
+        shape = tf.shape(tf.io.decode_jpeg(record["image/encoded"], channels=3))
+        return shape[0], shape[1], record["image/height"], record["image/width"]
+
+    files = [f for split in ("train", "validation") for f in shard_files(str(records_dir), split)]
+    dataset = tf.data.TFRecordDataset(files).map(check, num_parallel_calls=tf.data.AUTOTUNE)
+    count = portrait = 0
+    for h, w, sh, sw in dataset.as_numpy_iterator():
+        if (h, w) != (sh, sw) or (max_side and max(h, w) > max_side):
+            raise SystemExit(f"{records_dir}: a record decodes to {h}x{w}, stored {sh}x{sw}")
+        count += 1
+        portrait += int(h > w)
+    return f"{count:,} records decode to their stored size ({portrait:,} portrait)"
+
+
+def training_input(records: dict[str, Path], rounds: int, quiet_wait: float) -> dict:
+    """bench_pipeline's training pipeline (224 px, batch 32, training defaults, repeated, as
+    `training.train` reads it) over each records folder, in steady state (one endless iterator,
+    8 batches untimed, then at least 3 s), alternating, `rounds` times; median images/s. Whole
+    epochs with a fresh iterator each are not timed here: deleting an autotuned tf.data iterator
+    can wait for the autotuner's thread, seconds that say nothing about the records."""
+    import bench_pipeline
+    datasets = {name: bench_pipeline.pipeline_dataset(path, repeat=True)
+                for name, path in records.items()}
+    timings = {name: [] for name in datasets}
+    for _ in range(rounds):
+        for name, dataset in datasets.items():
+            timings[name].append(bench_pipeline.timed_run(dataset, records[name], quiet_wait, 3.0,
+                                                          steady=True))
+    result = {}
+    for name, runs in timings.items():
+        size = sum(f.stat().st_size for f in records[name].iterdir()
+                   if f.name.startswith(("train-", "validation-")))
+        result[name] = {"rate": statistics.median(t["rate"] for t in runs),
+                        "cpu_us": statistics.median(t["cpu"] / t["images"] for t in runs) * 1e6,
+                        "others": max(t["others"] for t in runs), "mb": size / 1e6,
+                        "rates": [t["rate"] for t in runs]}
+    return result
 
 
 # --- main ---------------------------------------------------------------------------------------
 
-def timed_run(run, data_dir: Path, out: Path, quiet_wait: float) -> dict:
-    shutil.rmtree(out, ignore_errors=True)
-    wait_for_quiet(quiet_wait)
-    read_all(data_dir)
-    busy0, cpu0, started = machine_busy_seconds(), own_cpu_seconds(), time.perf_counter()
-    result = run(out)
-    seconds = time.perf_counter() - started
-    cpu = own_cpu_seconds() - cpu0
-    others = max(0.0, machine_busy_seconds() - busy0 - cpu) / seconds
-    return {"seconds": seconds, "cpu": cpu, "others": others, "result": result}
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=3000, help="images in the dataset (3000)")
-    parser.add_argument("--classes", type=int, default=5, help="class folders (5)")
-    parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "_work",
-                        help="where the dataset and the records go (benchmarks/_work)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed runs of each variant, alternating (3)")
-    parser.add_argument("--quiet-wait", type=float, default=30, metavar="SECONDS",
-                        help="before each timed run, wait up to this long for other processes "
-                             "to leave the CPUs idle (30)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the last records of each variant (deleted by default; the "
-                             "generated dataset is always kept as a cache)")
-    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
-    parser.add_argument("--memory-child", nargs=2, metavar=("DATA_DIR", "OUTPUT_DIR"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--sets", default="light,photo,phone",
+                        help="image sets to run, comma-separated (light,photo,phone)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds: every command at both sizes once a round (3)")
+    parser.add_argument("--size", action="append", default=[], metavar="SET=SMALL,LARGE",
+                        help="dataset sizes of a set (light=500,4000 photo=500,4000 "
+                             "phone=40,120)")
+    parser.add_argument("--reference-script", type=Path,
+                        help=f"imagenet_to_gcs.py (default: WORKDIR/imagenet_to_gcs.py, "
+                             f"downloaded once from {REFERENCE_URL})")
+    parser.add_argument("--quiet-wait", type=float, default=5, metavar="SECONDS",
+                        help="before each run, wait up to this long for idle CPUs (5)")
+    parser.add_argument("--no-train-input", action="store_true",
+                        help="skip the phone set's training-input timing")
+    parser.add_argument("--workdir", type=Path, default=HERE / "_work",
+                        help="where images, records and logs go (benchmarks/_work)")
+    parser.add_argument("--decode-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.memory_child:
-        memory_child(*args.memory_child)
+    if args.decode_child:
+        decode_child(*args.decode_child)
         return 0
-    if args.images < 2 * args.classes or args.classes < 1:
-        parser.error("--images must be at least twice --classes")
-
+    sets = {}
+    for name in args.sets.split(","):
+        if name not in SETS:
+            parser.error(f"unknown set {name!r}; choose from {', '.join(SETS)}")
+        sets[name] = SETS[name]
+    for text in args.size:
+        name, _, sizes = text.partition("=")
+        small, large = (int(v) for v in sizes.split(","))
+        if name not in SETS or not 0 < small < large:
+            parser.error(f"--size {text}: give SET=SMALL,LARGE with SMALL < LARGE")
+        sets[name] = ImageSet(**{**vars(SETS[name]), "sizes": (small, large)})
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    started = time.perf_counter()
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    data_dir, info = ensure_dataset(workdir, args.images, args.classes)
-    print(f"  {info['train']:,} train + {info['validation']:,} validation, {info['classes']} "
-          f"classes, {WIDTH}x{HEIGHT} ({info['portrait']} of them {HEIGHT}x{WIDTH}), JPEG "
-          f"q{JPEG_QUALITY}, median {info['kb_median']} KB (5-95%: {info['kb_p5']}-"
-          f"{info['kb_p95']} KB), {info['mb_total']} MB in all")
+    script = reference_script(args.reference_script, workdir)
+    print(f"Machine: {machine_text()}. Python {sys.version.split()[0]}.")
+    print(f"Reference: {script} (tensorflow/tpu@{REFERENCE_COMMIT[:10]}), run as "
+          f"`python -c SHIM {script.name} --raw_data_dir=DIR --local_scratch_dir=OUT "
+          "--gcs_upload=false`")
+    print(f"effnet: `{' '.join(effnet_command())} convert DATA_DIR OUT`")
+    results = {name: run_set(spec, workdir, script, args.rounds, args.quiet_wait)
+               for name, spec in sets.items()}
 
-    started = time.perf_counter()
-    import tensorflow as tf
-    import_seconds = time.perf_counter() - started
-    tf.io.decode_jpeg(make_photo(0, 16, 16), channels=3).numpy()  # eager context start-up
-    from effnet_helpers.records import plan_conversion
-    plan = plan_conversion(str(data_dir))
-    shards = {s: sum(1 for sh in plan["shards"] if sh.split == s) for s in ("train", "validation")}
-    workers = os.cpu_count() or 1
-    print(f"TensorFlow {tf.__version__} imported once before all timings ({import_seconds:.1f} s, "
-          f"not counted). {workers} cores. Shards: train {shards['train']}, validation "
-          f"{shards['validation']} (both sides).")
-
-    variants = {"baseline": lambda out: baseline_convert(data_dir, out, shards),
-                f"converter (workers={workers})": lambda out: converter(data_dir, out, None),
-                "converter (workers=1)": lambda out: converter(data_dir, out, 1)}
-    runs = {name: [] for name in variants}
-    for repeat in range(args.repeats):
-        for index, (name, run) in enumerate(variants.items()):
-            out = workdir / f"records-{index}"
-            timing = timed_run(run, data_dir, out, args.quiet_wait)
-            result = timing.pop("result")
-            written = result if isinstance(result, int) else \
-                sum(s["written"] for s in result["splits"].values())
-            skipped = 0 if isinstance(result, int) else \
-                sum(s["skipped"] for s in result["splits"].values())
-            if written != args.images or skipped:
-                raise SystemExit(f"{name}: wrote {written} of {args.images} images "
-                                 f"({skipped} skipped)")
-            runs[name].append(timing)
-            print(f"  run {repeat + 1}: {name:<24} {timing['seconds']:6.2f} s "
-                  f"{args.images / timing['seconds']:6.0f} img/s  "
-                  f"(CPU {timing['cpu'] / timing['seconds']:.1f} cores; other processes "
-                  f"{timing['others']:.2f} cores)", flush=True)
-            if not (args.keep and repeat == args.repeats - 1):
-                shutil.rmtree(out, ignore_errors=True)
-
-    rates = {}
-    for name, timings in runs.items():
-        seconds = [t["seconds"] for t in timings]
-        rates[name] = {"best": args.images / min(seconds),
-                       "median": args.images / statistics.median(seconds),
-                       "cpu_us": statistics.median(t["cpu"] for t in timings) / args.images * 1e6,
-                       "cores": statistics.median(t["cpu"] / t["seconds"] for t in timings),
-                       "others": max(t["others"] for t in timings)}
-    base = rates["baseline"]
-
-    memory = {}
-    if not args.no_memory:
-        half_dir, half_count = half_dataset(workdir, data_dir)
-        print("Memory: the converter (all cores) in a child process at N/2 and N images; peak "
-              "RSS during the conversion minus RSS before it (TensorFlow imported) ...", flush=True)
-        for label, folder, count in (("N/2", half_dir, half_count),
-                                     ("N", data_dir, args.images)):
-            wait_for_quiet(args.quiet_wait)
-            memory[label] = measure_memory(folder, workdir / "records-memory")
-            memory[label]["images"] = count
-
-    main_name = f"converter (workers={workers})"
-    print()
-    print(f"Conversion of {args.images:,} JPEGs ({WIDTH}x{HEIGHT}, median {info['kb_median']} KB) "
-          f"on {workers} cores, TensorFlow {tf.__version__}, {args.repeats} alternating runs each")
-    print(f"{'':<26}{'best img/s':>13}{'median img/s':>14}{'x baseline':>12}"
-          f"{'CPU us/img':>12}{'cores used':>12}")
-    for name, rate in rates.items():
-        print(f"{name:<26}{rate['best']:>13.0f}{rate['median']:>14.0f}"
-              f"{rate['median'] / base['median']:>11.2f}x{rate['cpu_us']:>12.0f}"
-              f"{rate['cores']:>12.1f}")
-    ratio = rates[main_name]["median"] / base["median"]
-    ratio_best = rates[main_name]["best"] / base["best"]
-    print(f"Ratio converter/baseline: {ratio:.2f}x (medians), {ratio_best:.2f}x (bests); "
-          f"target 3x: {'met' if ratio >= 3 else 'NOT met'}")
-    for label, m in memory.items():
-        print(f"Memory at {label:<3} ({m['images']:>6,} images): peak RSS {m['rss_peak_mb']:.0f} MiB, "
-              f"growth during the conversion {m['growth_mb']:+.0f} MiB")
-    disturbed = max(rate["others"] for rate in rates.values())
-    if disturbed > 0.1:
-        print(f"Warning: other processes used up to {disturbed:.2f} cores during a timed run; "
-              "the figures are disturbed. Run again on a quiet machine.")
+    print("\nChecks: every record effnet wrote at the larger size, decoded in full:")
+    for name, result in results.items():
+        for index, variant in enumerate(result["table"]):
+            if variant.startswith("effnet"):
+                out = workdir / f"out-{name}-{index}-{result['large']}"
+                side = MAX_SIDE if "max-side" in variant else None
+                print(f"  {name}, {variant}: {verify_records(out, side)}")
+    if "phone" in results and not args.no_train_input:
+        phone = results["phone"]
+        shrunk_name, originals_name = (f"effnet convert --max-side {MAX_SIDE}",
+                                       "effnet convert (originals)")
+        shrunk = workdir / f"out-phone-1-{phone['large']}"
+        originals = workdir / f"out-phone-originals-{phone['large']}"
+        run = timed(effnet_command() + ["convert", phone["data_dir"], str(originals)],
+                    Path(phone["data_dir"]), originals, args.quiet_wait,
+                    workdir / "logs" / f"{originals.name}.log")
+        check_effnet(originals, phone["large"])
+        phone["originals_run"] = run
+        print(f"\nThe records that keep the originals: `effnet convert` without --max-side, once "
+              f"at {phone['large']} photos: {run['seconds']:.1f} s, CPU {run['cpu']:.1f} s, peak "
+              f"RSS {run['rss_mb']:.0f} MiB, other processes {run['others']:.2f} cores; "
+              f"{verify_records(originals)}")
+        train = training_input({shrunk_name: shrunk, originals_name: originals}, args.rounds,
+                               args.quiet_wait)
+        phone["training_input"] = train
+        base = train[originals_name]["rate"]
+        print(f"\nTraining input over the phone records ({phone['large']} photos; bench_pipeline's "
+              "make_dataset at 224 px, batch 32, training defaults, repeated), images/s in steady "
+              "state, medians:")
+        print("| records | MB | img/s | x originals | CPU µs/img | other processes, max |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name, row in train.items():
+            print(f"| {name} | {row['mb']:,.0f} | {row['rate']:,.0f} | {row['rate'] / base:.1f}x "
+                  f"| {row['cpu_us']:,.0f} | {row['others']:.2f} |")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (workdir / f"convert-results-{stamp}.json").write_text(json.dumps(results, indent=1,
+                                                                      default=str))
+    print(f"\nWhole run: {time.perf_counter() - started:.0f} s. Figures saved in "
+          f"{workdir / f'convert-results-{stamp}.json'}.")
+    if "photo" in results:
+        table = results["photo"]["table"]
+        ratio = table["effnet convert"]["marginal"] / table["reference imagenet_to_gcs.py"][
+            "marginal"]
+        print(f"Photo-weight set: effnet convert / reference, marginal rates: {ratio:.2f}x; "
+              f"target 3x: {'met' if ratio >= 3 else 'NOT met'}.")
     return 0
 
 

@@ -36,6 +36,26 @@ def _model_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+GROUP_HELP = ("a regular expression whose first group names the specimen in a file name, "
+              "e.g. '^([^_]+)_' for 100000_20201231123456_01.JPG")
+
+
+def _fraction(text: str) -> float:
+    """A share from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, not {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 1, not {value}")
+    return value
+
+
+def _reject_below(text: str):
+    """--reject-below auto, or a probability from 0 to 1."""
+    return "auto" if text.strip().lower() == "auto" else _fraction(text)
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -54,7 +74,7 @@ def cmd_layout(args) -> int:
     print(f"Images per class and split in {args.data_dir}:\n{counts.to_string()}\n")
     if "train" in counts:
         print(f"Imbalance (largest / smallest training class): {layout.imbalance(counts):.1f}x")
-    problems = layout.find_problems(table)
+    problems = layout.find_problems(table, group_by=args.group_by)
     if problems.empty:
         print("No problems found.")
     else:
@@ -74,9 +94,13 @@ def cmd_layout(args) -> int:
 def cmd_split(args) -> int:
     from . import layout
     plan = layout.split_dataset(args.source_dir, args.output_dir, args.validation_fraction,
-                                args.seed, args.mode)
+                                args.seed, args.mode, test_fraction=args.test_fraction,
+                                group_by=args.group_by)
     placed = plan[plan["split"] != "skipped"]
-    print(pd.crosstab(placed["class"], placed["split"]).to_string())
+    columns = [s for s in settings.SPLITS if s in set(placed["split"])]
+    print(pd.crosstab(placed["class"], placed["split"]).reindex(columns=columns).to_string())
+    shares, text = layout.split_report(plan)
+    print(f"\nShare of each class per split (%):\n{shares.to_string()}\n{text}.")
     skipped = plan[plan["split"] == "skipped"]
     for _, row in skipped.iterrows():
         print(f"  not copied: {row['source']} ({row['target']})")
@@ -98,6 +122,7 @@ def cmd_inspect(args) -> int:
     table = records.inspect_records(args.records_dir)
     pivot = table.pivot_table(index=["label", "class"], columns="split", values="records",
                               aggfunc="sum", fill_value=0)
+    pivot = pivot.reindex(columns=[s for s in settings.SPLITS if s in pivot.columns])
     pivot.loc[("", "total"), :] = pivot.sum()
     print(pivot.astype(int).to_string())
     return EXIT_OK
@@ -135,7 +160,8 @@ def cmd_train(args) -> int:
                       jit=args.jit)
     print(f"Training {config.model} at {config.image_size} px: {training.epochs_text(config)}.")
     training.train(args.records_dir, args.model_dir, config, overwrite=args.overwrite,
-                   runtime=runtime, keep_checkpoints=args.keep_checkpoints, verbose=2)
+                   runtime=runtime, keep_checkpoints=args.keep_checkpoints, verbose=2,
+                   calibrate=args.calibrate)
     print(f"Model, label map, config and history are in {args.model_dir}")
     return EXIT_OK
 
@@ -156,15 +182,34 @@ def cmd_evaluate(args) -> int:
     if args.checkpoints:
         table = evaluation.evaluate_checkpoints(args.model_dir, which=args.checkpoints, **common)
         print("\n" + table.drop(columns=["checkpoint"]).round(4).to_string(index=False))
-    print(f"\nmetrics.json, per_class.csv, confusion_matrix.csv and pictures are in "
-          f"{args.model_dir}")
+    print(f"\nmetrics.json, per_class.csv, confusion_matrix.csv, reliability.csv, "
+          f"risk_coverage.csv and pictures are in "
+          f"{evaluation.results_dir(args.model_dir, args.split)}")
+    return EXIT_OK
+
+
+def cmd_calibrate(args) -> int:
+    from . import calibration
+    if (args.records_dir is None) == (args.data_dir is None):
+        raise calibration.CalibrationError("give RECORDS_DIR (TFRecords of notebook 02) or "
+                                           "--data-dir DIR (a folder with validation/<class>/).")
+    result = calibration.calibrate(
+        args.model_dir, records_dir=args.records_dir, data_dir=args.data_dir,
+        target_precision=args.target_precision, target_coverage=args.target_coverage,
+        class_mapping=args.merge_classes, batch_size=args.batch_size, bins=args.bins,
+        progress=not args.no_progress, confidence=args.confidence or None)
+    print(calibration.summary_text(result.calibration))
+    print(f"\n{result.thresholds().round(4).to_string(index=False)}")
+    print(f"\n{settings.CALIBRATION_FILE} written to {args.model_dir}; `effnet predict "
+          "--reject-below auto` uses its threshold.")
     return EXIT_OK
 
 
 def cmd_predict(args) -> int:
     from . import inference
     table = inference.predict(args.model_dir, args.paths, top_k=args.top_k, output=args.output,
-                              batch_size=args.batch_size, progress=not args.no_progress)
+                              batch_size=args.batch_size, progress=not args.no_progress,
+                              reject_below=args.reject_below)
     failed = table[table["error"] != ""]
     with pd.option_context("display.max_rows", args.show, "display.width", 160,
                            "display.max_colwidth", 60):
@@ -174,6 +219,11 @@ def cmd_predict(args) -> int:
                                                            if args.output else ""))
     for _, row in failed.iterrows():
         print(f"not predicted: {row['path']}: {row['error']}", file=sys.stderr)
+    if "threshold" in table.attrs:
+        unknown = int((table["label"] == settings.UNKNOWN_LABEL).sum())
+        print(f"{unknown} of {len(table) - len(failed)} predicted images are "
+              f"{settings.UNKNOWN_LABEL} (top-1 probability below {table.attrs['threshold']:.6f}); "
+              "their best guess is in best_guess")
     print(f"{len(table) - len(failed)} of {len(table)} images predicted"
           + (f"; {len(failed)} could not be read (listed above)" if len(failed) else "")
           + (f"; table written to {args.output}" if args.output else ""))
@@ -195,8 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("layout", help="count images per split and class and report problems",
-                       description="Scan DATA_DIR/{train,validation}/<class>/ and report counts and "
-                       "problems (undecodable files, leaks between splits, naming issues).")
+                       description="Scan DATA_DIR/{train,validation,test}/<class>/ (test/ is "
+                       "optional) and report counts and problems (undecodable files, identical "
+                       "and near-duplicate images in two splits, naming issues).")
     p.add_argument("data_dir", help="folder holding train/ and validation/")
     p.add_argument("--no-check", action="store_true", help="skip opening every image (faster)")
     p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
@@ -204,17 +255,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-map", metavar="FILE", help="also write synset_id2label.json here")
     p.add_argument("--show", type=int, default=20, help="problem rows to print (default 20)")
     p.add_argument("--workers", type=_positive_int, help="threads (default: all cores)")
+    p.add_argument("--group-by", metavar="REGEX", help=GROUP_HELP + "; report groups that are in "
+                   "two splits")
     p.set_defaults(run=cmd_layout)
 
-    p = sub.add_parser("split", help="split a flat <class>/ folder into train/ and validation/",
+    p = sub.add_parser("split", help="split a flat <class>/ folder into train/, validation/ "
+                       "(and test/)",
                        description="Stratified, seeded split of SOURCE_DIR/<class>/<image> into "
-                       "OUTPUT_DIR/{train,validation}/<class>/<image>.")
+                       "OUTPUT_DIR/{train,validation,test}/<class>/<image> (test/ with "
+                       "--test-fraction); --group-by keeps each specimen's photos in one split.")
     p.add_argument("source_dir")
     p.add_argument("output_dir", help="a new or empty folder")
     p.add_argument("--validation-fraction", type=float, default=settings.VALIDATION_FRACTION,
                    help=f"share of each class for validation (default {settings.VALIDATION_FRACTION})")
     p.add_argument("--seed", type=int, default=settings.SPLIT_SEED,
                    help=f"random seed (default {settings.SPLIT_SEED})")
+    p.add_argument("--test-fraction", type=_fraction, default=settings.TEST_FRACTION,
+                   help="share of each class for a test/ split (default 0: no test split)")
+    p.add_argument("--group-by", metavar="REGEX", help=GROUP_HELP + "; a group's files land in "
+                   "one split")
     p.add_argument("--mode", choices=["copy", "symlink", "hardlink"], default="copy",
                    help="copy files (default) or link them to save space")
     p.set_defaults(run=cmd_split)
@@ -281,6 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="counter class imbalance with class weights or balanced sampling")
     p.add_argument("--include-validation", action="store_true",
                    help="train on train + validation")
+    p.add_argument("--calibrate", action="store_true",
+                   help="at the end, fit the temperature and the unknown threshold on "
+                   "validation (as `effnet calibrate`)")
     p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
     p.add_argument("--steps-per-execution", type=_positive_int, default=1,
                    help="steps per call on the device (more is faster on TPUs)")
@@ -320,6 +382,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help='merge the data\'s classes as the model\'s were: {"old": "new"}')
     p.set_defaults(run=cmd_evaluate)
 
+    p = sub.add_parser("calibrate", help="temperature scaling and the \"unknown\" threshold",
+                       description="Fit the temperature (one number that makes the probabilities "
+                       "honest) and choose the confidence threshold below which `predict "
+                       "--reject-below auto` answers unknown, both on the validation split; "
+                       "store them in MODEL_DIR/calibration.json and write the validation "
+                       "figures before and after.")
+    p.add_argument("model_dir", help="the model directory that training wrote")
+    p.add_argument("records_dir", nargs="?", help="TFRecords of notebook 02")
+    p.add_argument("--data-dir", help="or: a folder with validation/<class>/ images")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--target-precision", type=_fraction, metavar="P",
+                        help="named images right at least this often on validation (default "
+                        f"{settings.TARGET_PRECISION})")
+    target.add_argument("--target-coverage", type=_fraction, metavar="C",
+                        help="or: name this share of the images, the most confident first")
+    p.add_argument("--confidence", type=_fraction, default=settings.THRESHOLD_CONFIDENCE,
+                   help="the target precision must hold as a lower confidence bound at this "
+                   f"level (default {settings.THRESHOLD_CONFIDENCE}; 0: the observed precision)")
+    p.add_argument("--bins", type=_positive_int, default=settings.CALIBRATION_BINS,
+                   help=f"confidence bins of the ECE (default {settings.CALIBRATION_BINS})")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
+    p.add_argument("--merge-classes", metavar="FILE.json",
+                   help='merge the data\'s classes as the model\'s were: {"old": "new"}')
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_calibrate)
+
     p = sub.add_parser("predict", help="predict image files or folders",
                        description="Top-k classes of each image (folders are searched), with "
                        "MODEL_DIR alone. A file that cannot be read is reported; the others are "
@@ -331,6 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the table: path, label, probability, ..., error")
     p.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
     p.add_argument("--show", type=_positive_int, default=20, help="rows to print (default 20)")
+    p.add_argument("--reject-below", type=_reject_below, metavar="auto|P",
+                   help="label an image unknown when its top-1 probability is below P, or below "
+                   "the threshold `effnet calibrate` chose (auto); its top-k stay in the table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_predict)
 
@@ -362,10 +453,12 @@ def main(argv=None) -> int:
     from .evaluation import EvaluationError
     from .inference import InferenceError
     from .export import ExportError
+    from .calibration import CalibrationError
     try:
         return args.run(args)
     except (DatasetError, FileNotFoundError, NotADirectoryError, TrainingError,
-            AcceleratorError, EvaluationError, InferenceError, ExportError) as error:
+            AcceleratorError, EvaluationError, InferenceError, ExportError,
+            CalibrationError) as error:
         print(f"effnet {args.command}: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -4,12 +4,19 @@
     result.metrics            # accuracy, top-k, balanced accuracy, macro/weighted P/R/F1, loss
     result.per_class          # precision, recall, F1, support per class (+ macro, weighted rows)
     result.confusion          # rows: true class, columns: predicted class
+    result.reliability()      # the reliability diagram's bins (ECE is in result.metrics)
+    result.risk_coverage()    # accuracy of the accepted images against coverage, per threshold
 
 The figures are scikit-learn's (`confusion_matrix`, `precision_recall_fscore_support`, ...) on
 the model's top-1 predictions. `evaluate` writes metrics.json, per_class.csv,
 confusion_matrix.csv and the pictures into the model directory; `evaluate_checkpoints` does what
 the seed system's `--eval_iterator` did: evaluates the checkpoints of every epoch (or the latest,
 or those from epoch N) and writes checkpoint_metrics.csv.
+
+A calibrated model (MODEL_DIR/calibration.json, `calibration.calibrate`) is evaluated with its
+temperature applied: metrics.json then holds the log loss and ECE before and after, and the
+threshold's coverage. Splits other than validation (`split="test"`) write their files into
+MODEL_DIR/evaluation-<split>/, so the test figures never overwrite the validation ones.
 """
 from __future__ import annotations
 
@@ -21,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import layout, pipeline, storage
+from . import calibration, layout, pipeline, settings, storage
 
 METRICS_FILE = "metrics.json"
 PER_CLASS_FILE = "per_class.csv"
@@ -32,6 +39,12 @@ CONFUSION_NORMALIZED_PLOT = "confusion_matrix_normalized.png"
 MISTAKES_PLOT = "mistakes.png"
 CHECKPOINT_METRICS_FILE = "checkpoint_metrics.csv"
 CHECKPOINT_METRICS_PLOT = "checkpoint_metrics.png"
+RELIABILITY_FILE = "reliability.csv"
+RELIABILITY_PLOT = "reliability_diagram.png"
+RISK_COVERAGE_FILE = "risk_coverage.csv"       # what each threshold of a short list would do
+RISK_COVERAGE_PLOT = "risk_coverage.png"
+SPLIT_RESULTS_DIR = "evaluation-{split}"       # where splits other than validation are written
+CHOSEN_DIR = "chosen-epoch-{epoch:03d}"         # a checkpoint chosen on validation, as a model
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_MISTAKES = 12
@@ -57,10 +70,32 @@ class Evaluation:
     names: list = field(default_factory=list)      # each image's file name (records) or path
     mistakes: list = field(default_factory=list)   # the most confident mistakes, most first
     skipped: dict = field(default_factory=dict)    # {path: reason} of unreadable image files
+    temperature: float = 1.0                        # applied to `probabilities` (calibration)
+    raw_probabilities: np.ndarray | None = None     # the model's own, when a temperature applies
+    threshold: float | None = None                  # the stored "unknown" threshold, if any
+    bins: int = settings.CALIBRATION_BINS
+    calibration: dict = field(default_factory=dict)  # what `calibration.calibrate` stored
 
     @property
     def predictions(self) -> np.ndarray:
         return np.argmax(self.probabilities, axis=1)
+
+    def reliability(self, calibrated: bool = True) -> pd.DataFrame:
+        """The reliability diagram's bins (calibration.reliability_table); calibrated=False:
+        of the model's probabilities before the temperature."""
+        probabilities = self.probabilities if calibrated or self.raw_probabilities is None \
+            else self.raw_probabilities
+        return calibration.reliability_table(probabilities, self.labels, self.bins)
+
+    def risk_coverage(self) -> pd.DataFrame:
+        """Accuracy of the accepted images against coverage, for every threshold."""
+        return calibration.risk_coverage(self.probabilities, self.labels)
+
+    def thresholds(self) -> pd.DataFrame:
+        """What each threshold of a short list (and the stored one) would do: images accepted
+        and sent to a person, coverage, accuracy of the accepted."""
+        grid = calibration.THRESHOLD_GRID + ((self.threshold,) if self.threshold else ())
+        return calibration.threshold_table(self.probabilities, self.labels, grid)
 
     def table(self) -> pd.DataFrame:
         """One row per image: its name, true and predicted class, the probability given to the
@@ -96,9 +131,11 @@ def check_classes(model_classes: list, data_classes: list, class_mapping=None) -
         "with this workbook (ids follow the sorted class names) or retrain the model.")
 
 
-def summary_metrics(labels, probabilities, classes: list, top_k: int = DEFAULT_TOP_K) -> dict:
+def summary_metrics(labels, probabilities, classes: list, top_k: int = DEFAULT_TOP_K,
+                    bins: int = settings.CALIBRATION_BINS) -> dict:
     """Accuracy, top-k accuracy, balanced accuracy, macro and weighted precision, recall and F1,
-    and the log loss, from true labels [n] and probabilities [n, classes]."""
+    the log loss and the expected calibration error (`bins` equal-width bins), from true labels
+    [n] and probabilities [n, classes]."""
     from sklearn import metrics as sk
     labels = np.asarray(labels)
     probabilities = np.asarray(probabilities, dtype=np.float64)
@@ -119,6 +156,7 @@ def summary_metrics(labels, probabilities, classes: list, top_k: int = DEFAULT_T
         result.update({f"{average}_precision": p, f"{average}_recall": r, f"{average}_f1": f})
     clipped = np.clip(probabilities, 1e-7, 1.0)
     result["loss"] = sk.log_loss(labels, clipped / clipped.sum(axis=1, keepdims=True), labels=ids)
+    result["ece"] = calibration.expected_calibration_error(probabilities, labels, bins)
     return {key: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v)
             for key, v in result.items()}
 
@@ -217,6 +255,49 @@ def _result(classes, labels, probabilities, top_k, names, mistakes, skipped=None
                       names=list(names), mistakes=mistakes, skipped=skipped or {})
 
 
+def with_calibration(result: Evaluation, temperature: float = 1.0, threshold: float | None = None,
+                     bins: int = settings.CALIBRATION_BINS) -> Evaluation:
+    """The evaluation with the temperature applied to its probabilities (the model's own are
+    kept as `raw_probabilities`) and the threshold's effect: metrics gain "calibration" (log
+    loss and ECE before and after) and "unknown" (coverage, accuracy of the accepted, images
+    sent to a person). Predictions, accuracy and the confusion matrix do not change."""
+    raw = result.raw_probabilities if result.raw_probabilities is not None \
+        else result.probabilities
+    probabilities = calibration.apply_temperature(raw, temperature)
+    top_k = next((int(m.group(1)) for key in result.metrics
+                  if (m := re.fullmatch(r"top_(\d+)_accuracy", key))), DEFAULT_TOP_K)
+    metrics = summary_metrics(result.labels, probabilities, result.classes, top_k, bins)
+    if temperature != 1.0:
+        before = summary_metrics(result.labels, raw, result.classes, top_k, bins)
+        metrics["calibration"] = {"temperature": float(temperature),
+                                  "loss_before": before["loss"], "loss_after": metrics["loss"],
+                                  "ece_before": before["ece"], "ece_after": metrics["ece"]}
+    if threshold is not None:
+        table = calibration.threshold_table(probabilities, result.labels, [threshold])
+        row = table.iloc[0]
+        metrics["unknown"] = {"threshold": float(threshold),
+                              "coverage": round(float(row["coverage"]), 6),
+                              "accuracy_accepted": None if np.isnan(row["accuracy"])
+                              else round(float(row["accuracy"]), 6),
+                              "sent_to_person": int(row["sent_to_person"])}
+    mistakes = [dict(m, probability=float(probabilities[m["index"], m["predicted"]]))
+                for m in result.mistakes]
+    mistakes.sort(key=lambda m: -m["probability"])
+    return Evaluation(classes=result.classes, labels=result.labels, probabilities=probabilities,
+                      metrics=metrics, per_class=result.per_class, confusion=result.confusion,
+                      names=result.names, mistakes=mistakes, skipped=result.skipped,
+                      temperature=float(temperature),
+                      raw_probabilities=raw if temperature != 1.0 else None,
+                      threshold=threshold, bins=bins)
+
+
+def results_dir(model_dir, split: str = "validation") -> str:
+    """Where an evaluation of SPLIT is written: the model directory for validation,
+    MODEL_DIR/evaluation-<split>/ for the others (the test figures stay apart)."""
+    return str(model_dir) if split == "validation" else storage.join(
+        model_dir, SPLIT_RESULTS_DIR.format(split=split))
+
+
 def evaluate_model(model, classes, config, records_dir=None, data_dir=None, split="validation",
                    class_mapping=None, top_k: int = DEFAULT_TOP_K,
                    batch_size: int = DEFAULT_BATCH_SIZE, mistakes: int = DEFAULT_MISTAKES,
@@ -257,19 +338,25 @@ def evaluate(model_dir, records_dir=None, data_dir=None, split="validation", cla
              mistakes: int = DEFAULT_MISTAKES, write: bool = True,
              progress: bool = True) -> Evaluation:
     """Evaluate the trained model of a model directory on every image of a split, and (write)
-    save metrics.json, per_class.csv, confusion_matrix.csv and the pictures beside it."""
+    save metrics.json, per_class.csv, confusion_matrix.csv and the pictures beside it (for a
+    split other than validation: in MODEL_DIR/evaluation-<split>/, `results_dir`). A calibrated
+    model's temperature and threshold are applied (`with_calibration`)."""
     from . import inference
     try:
         predictor = inference.load_predictor(model_dir)
-    except inference.InferenceError as error:
+    except (inference.InferenceError, calibration.CalibrationError) as error:
         raise EvaluationError(str(error)) from None
     result = evaluate_model(predictor.model, predictor.classes, predictor.config, records_dir,
                             data_dir, split, class_mapping, top_k, batch_size, mistakes, progress)
+    if predictor.temperature != 1.0 or predictor.threshold is not None:
+        result = with_calibration(result, predictor.temperature, predictor.threshold)
     result.metrics.update({"split": split, "data": str(records_dir or data_dir),
                            "model": predictor.config.get("model"),
                            "image_size": predictor.image_size, "skipped": len(result.skipped)})
     if write:
-        write_results(result, model_dir)
+        out = results_dir(model_dir, split)
+        storage.makedirs(out)
+        write_results(result, out)
     return result
 
 
@@ -288,8 +375,21 @@ def write_results(result: Evaluation, out_dir) -> list[str]:
     put(PER_CLASS_FILE, result.per_class.round(6).to_csv())
     put(CONFUSION_FILE, result.confusion.to_csv())
     put(PREDICTIONS_FILE, result.table().to_csv(index=False))
+    put(RELIABILITY_FILE, result.reliability().round(6).to_csv(index=False))
+    put(RISK_COVERAGE_FILE, result.thresholds().round(6).to_csv(index=False))
+    diagrams = {"calibrated" if result.raw_probabilities is not None else "model":
+                result.reliability()}
+    if result.raw_probabilities is not None:
+        diagrams = {"before (T = 1)": result.reliability(calibrated=False),
+                    f"after (T = {result.temperature:.2f})": diagrams["calibrated"]}
+    split = result.metrics.get("split", "validation")
     figures = [(CONFUSION_PLOT, plot_confusion_matrix(result.confusion)),
-               (CONFUSION_NORMALIZED_PLOT, plot_confusion_matrix(result.confusion, True))]
+               (CONFUSION_NORMALIZED_PLOT, plot_confusion_matrix(result.confusion, True)),
+               (RELIABILITY_PLOT, calibration.plot_reliability_diagram(
+                   diagrams, title=f"Reliability diagram ({split})")),
+               (RISK_COVERAGE_PLOT, calibration.plot_risk_coverage(
+                   result.risk_coverage(), result.threshold,
+                   title=f"Accuracy against coverage ({split})"))]
     if result.mistakes:
         figures.append((MISTAKES_PLOT, plot_mistakes(result)))
     for name, figure in figures:
@@ -342,7 +442,7 @@ def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all"
     chosen = checkpoint_paths(model_dir, which)
     for epoch, path in tqdm(chosen, unit="checkpoint", desc="Checkpoints",
                             disable=not progress or len(chosen) < 2):
-        model = models.load_model(path)
+        model = models.load_model(path, float32=True)  # mixed-precision runs compute in float32
         result = evaluate_model(model, predictor.classes, predictor.config, records_dir,
                                 data_dir, split, class_mapping, top_k, batch_size, mistakes=0,
                                 progress=False)
@@ -361,6 +461,39 @@ def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all"
         plt.close(figure)
         storage.write_atomic(storage.join(model_dir, CHECKPOINT_METRICS_PLOT), buffer.getvalue())
     return table
+
+
+def best_checkpoint(table: pd.DataFrame, metric: str = "accuracy") -> int:
+    """The epoch to keep, chosen on the table of `evaluate_checkpoints` (validation): the highest
+    `metric`, ties to the lower loss, then to the later epoch."""
+    if table.empty:
+        raise EvaluationError("No checkpoint was evaluated: nothing to choose from.")
+    ranked = table.sort_values([metric, "loss", "epoch"], ascending=[False, True, False])
+    return int(ranked["epoch"].iloc[0])
+
+
+def checkpoint_model_dir(model_dir, epoch: int) -> str:
+    """A model directory whose model is the checkpoint of EPOCH, to calibrate, test, predict and
+    export as the chosen model: MODEL_DIR itself when EPOCH is its last (model.keras is that
+    checkpoint), else MODEL_DIR/chosen-epoch-NNN/ (config, label map and the checkpoint as
+    model.keras, copied once)."""
+    from . import training
+    found = dict(checkpoint_paths(model_dir, "all"))
+    if epoch not in found:
+        raise EvaluationError(f"{model_dir} has no checkpoint of epoch {epoch}; it has "
+                              f"{sorted(found)}.")
+    history = training.read_history(model_dir)
+    if history and epoch == int(history[-1]["epoch"]):
+        return str(model_dir)
+    out = storage.join(model_dir, CHOSEN_DIR.format(epoch=epoch))
+    if not storage.exists(storage.join(out, training.MODEL_FILE)):
+        storage.makedirs(out)
+        for name in (training.CONFIG_FILE, settings.LABEL_MAP_FILE):
+            storage.write_atomic(storage.join(out, name),
+                                 storage.read_bytes(storage.join(model_dir, name)))
+        storage.write_atomic(storage.join(out, training.MODEL_FILE),
+                             storage.read_bytes(found[epoch]))  # written last: marks it complete
+    return out
 
 
 # --- pictures ---------------------------------------------------------------------------------

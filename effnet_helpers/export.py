@@ -17,8 +17,9 @@ smaller re-encoded JPEGs; for the very same result, send what `inference.prepare
 makes of a photo, not the photo itself (the difference is only the resampling).
 
 TensorFlow Lite files take float32 images [1, size, size, 3] in 0..255 (the batch can be resized)
-and return the probabilities. The decoding, the crop and the resize happen OUTSIDE the file: on a
-phone, do what `pipeline.preprocess(image_bytes, size, training=False, resize_method=...)` does;
+and return the probabilities. A calibrated model directory (calibration.json) exports calibrated
+probabilities in both formats: the temperature is part of the graph. The decoding, the crop and
+the resize happen OUTSIDE the file: on a phone, do what `pipeline.preprocess(image_bytes, size, training=False, resize_method=...)` does;
 in Python, call it. Quantisations:
     "none"     float32 weights (the reference; about the size of the weights)
     "float16"  float16 weights, about half the size; computes in float32
@@ -34,7 +35,7 @@ import warnings
 
 import numpy as np
 
-from . import pipeline, storage, training
+from . import pipeline, settings, storage, training
 
 FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -100,15 +101,19 @@ def _load(model_dir):
 
 # --- the SavedModel -------------------------------------------------------------------------
 
-def serving_functions(model, classes: list[str], image_size: int, resize_method: str):
+def serving_functions(model, classes: list[str], image_size: int, resize_method: str,
+                      temperature: float = 1.0):
     """The two functions the SavedModel serves: (from encoded image bytes, from float images).
-    Each returns {"probabilities", "class_index", "class_name"}."""
+    Each returns {"probabilities", "class_index", "class_name"}; the probabilities are
+    calibrated with `temperature` (calibration.json's; 1: as the model gives them)."""
+    from .calibration import tf_apply_temperature
     tf = _tf()
     names = tf.constant(list(classes), tf.string)
     image_spec = tf.TensorSpec([image_size, image_size, 3], tf.float32)
 
     def from_images(images):
-        probabilities = tf.cast(model(images, training=False), tf.float32)
+        probabilities = tf_apply_temperature(
+            tf.cast(model(images, training=False), tf.float32), temperature)
         index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {"probabilities": probabilities, "class_index": index,
                 "class_name": tf.gather(names, index)}
@@ -141,7 +146,8 @@ def export_saved_model(model_dir, out_dir=None) -> str:
     model, classes, size, method = _load(model_dir)
     import keras
     tf = _tf()
-    from_bytes, from_images = serving_functions(model, classes, size, method)
+    from_bytes, from_images = serving_functions(model, classes, size, method,
+                                                _temperature(model_dir))
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(BYTES_SIGNATURE, from_bytes,
@@ -206,17 +212,22 @@ def _upload_dir(local, target) -> None:
 
 # --- TensorFlow Lite ------------------------------------------------------------------------
 
-def _tflite_bytes(model, image_size: int, quantizations) -> dict[str, bytes]:
+def _tflite_bytes(model, image_size: int, quantizations,
+                  temperature: float = 1.0) -> dict[str, bytes]:
     """{quantize: TFLite flatbuffer} for the model. The Keras model is exported once to a temporary
     SavedModel (Keras 3's own route to TFLite; converting a concrete function directly loses the
-    weights), then converted once per quantisation, with the built-in TFLite ops only."""
+    weights), then converted once per quantisation, with the built-in TFLite ops only. The
+    probabilities are calibrated with `temperature` inside the file (1: as the model gives)."""
     import keras
+
+    from .calibration import tf_apply_temperature
     tf = _tf()
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("serve", lambda images: model(images, training=False),
+        archive.add_endpoint("serve", lambda images: tf_apply_temperature(
+                                 model(images, training=False), temperature),
                              input_signature=[tf.TensorSpec([None, image_size, image_size, 3],
                                                             tf.float32, name="images")])
         _write_saved_model(archive, folder)
@@ -254,7 +265,7 @@ def export_tflite(model_dir, quantize: str = "none", out=None) -> str:
     _check_choice("tflite", quantize)
     out = str(out or default_path(model_dir, "tflite", quantize))
     model, _, size, _ = _load(model_dir)
-    _write_file(out, _tflite_bytes(model, size, [quantize])[quantize])
+    _write_file(out, _tflite_bytes(model, size, [quantize], **_calibrated(model_dir))[quantize])
     return out
 
 
@@ -323,11 +334,14 @@ def tflite_predict(path, images, batch_size: int = DEFAULT_BATCH_SIZE,
 # --- parity ---------------------------------------------------------------------------------
 
 def _fresh(path, model_dir) -> bool:
-    """An export at PATH that is newer than the model it came from."""
+    """An export at PATH that is newer than the model it came from (and than its calibration,
+    whose temperature is inside the file)."""
     if not storage.exists(path) or storage.is_url(path):
         return False
-    return os.path.getmtime(path) >= os.path.getmtime(storage.join(model_dir,
-                                                                    training.MODEL_FILE))
+    sources = [storage.join(model_dir, training.MODEL_FILE),
+               storage.join(model_dir, settings.CALIBRATION_FILE)]
+    return all(os.path.getmtime(path) >= os.path.getmtime(source) for source in sources
+               if os.path.exists(source))
 
 
 def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int = DEFAULT_BATCH_SIZE,
@@ -349,7 +363,8 @@ def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int 
     model, classes, size, method = _load(model_dir)
     missing = [q for q in formats if not (reuse and _fresh(paths[q], model_dir))]
     if missing:
-        for quantize, data in _tflite_bytes(model, size, missing).items():
+        for quantize, data in _tflite_bytes(model, size, missing,
+                                            **_calibrated(model_dir)).items():
             _write_file(paths[quantize], data)
     runners = {q: TFLiteRunner(paths[q]) for q in formats}
 
@@ -463,6 +478,21 @@ def export(model_dir, format: str = "tflite", quantize: str = "none", out=None) 
     if format == "saved_model":
         return export_saved_model(model_dir, out)
     return export_tflite(model_dir, quantize, out)
+
+
+def _temperature(model_dir) -> float:
+    """The calibrated temperature of MODEL_DIR (calibration.json), 1.0 when uncalibrated."""
+    from .calibration import CalibrationError, temperature_of
+    try:
+        return temperature_of(model_dir)
+    except CalibrationError as error:
+        raise ExportError(str(error)) from None
+
+
+def _calibrated(model_dir) -> dict:
+    """{"temperature": T} for a calibrated model directory, {} otherwise (the graph as before)."""
+    temperature = _temperature(model_dir)
+    return {} if temperature == 1.0 else {"temperature": temperature}
 
 
 def _tf():

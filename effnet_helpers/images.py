@@ -143,18 +143,16 @@ def decode_check(contents):
     return header, decoded
 
 
-def validate_jpeg(data: bytes, height: int, width: int, proven=None) -> None:
+def validate_jpeg(data: bytes, height: int, width: int) -> None:
     """Prove that TensorFlow's JPEG decoder (the one training uses) decodes these bytes to an RGB
-    image of the stated size; raise ImageProblem otherwise. `proven`: the (header, decoded) shapes
-    that `decode_check` already computed for these bytes (the converter's pipeline does that)."""
-    if proven is None:
-        tf = tensorflow()
-        try:
-            proven = [t.numpy() for t in decode_check(tf.constant(data))]
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
-            message = str(error).split("[Op:")[0].split("}}")[-1].strip() or type(error).__name__
-            raise ImageProblem(f"TensorFlow cannot decode it (truncated or corrupt): {message}"
-                               ) from None
+    image of the stated size; raise ImageProblem otherwise."""
+    tf = tensorflow()
+    try:
+        proven = [t.numpy() for t in decode_check(tf.constant(data))]
+    except (tf.errors.InvalidArgumentError, tf.errors.UnknownError) as error:
+        message = str(error).split("[Op:")[0].split("}}")[-1].strip() or type(error).__name__
+        raise ImageProblem(f"TensorFlow cannot decode it (truncated or corrupt): {message}"
+                           ) from None
     header, decoded = (tuple(int(v) for v in shape) for shape in proven)
     expected = (-(-height // VALIDATION_RATIO), -(-width // VALIDATION_RATIO), 3)
     if header[:2] != (height, width) or decoded != expected:
@@ -197,24 +195,40 @@ def jpeg_orientation(data: bytes) -> int | None:
     return None
 
 
-def store_unchanged(data: bytes, proven, max_side: int | None = None,
-                    max_pixels: int = settings.MAX_PIXELS) -> PreparedImage | None:
-    """The fast path: the file's own bytes when it is an RGB, upright JPEG within the size limits
-    whose TensorFlow decode (`proven`, the shapes from decode_check) matches its header; None when
-    anything else applies (then `prepare_image` decides, and gives the reason if it must skip).
-    Same rules as prepare_image's "store as is", without Pillow (this runs once per image)."""
-    if not data.startswith(b"\xff\xd8\xff"):
+def fast_check(contents, max_side: int | None = None, max_pixels: int = settings.MAX_PIXELS):
+    """The converter's fast path for JPEG bytes (a string tensor), in TensorFlow: works eagerly and
+    inside tf.data pipelines, on TensorFlow's threads. Returns (plain, height, width) tensors:
+    `plain` is True when the bytes start with the JPEG marker, have 3 channels, fit the pixel and
+    side limits, and TensorFlow's decoder decodes them (at 1/8 scale, see decode_check) to the
+    header's size. Bytes the limits rule out are not decoded here: the careful path decodes and
+    proves what it stores anyway. Raises (a TensorFlow error) when the header, or the data of a
+    JPEG within the limits, does not decode."""
+    tf = tensorflow()
+    header = tf.io.extract_jpeg_shape(contents)
+    height, width = header[0], header[1]
+    fits = ((tf.strings.substr(contents, 0, 3) == b"\xff\xd8\xff") & (header[2] == 3)
+            & (tf.cast(height, tf.int64) * tf.cast(width, tf.int64) <= max_pixels))
+    if max_side:
+        fits &= tf.maximum(height, width) <= max_side
+
+    def proof():
+        decoded = tf.shape(tf.io.decode_jpeg(contents, channels=3, ratio=VALIDATION_RATIO))
+        return ((decoded[0] == (height + VALIDATION_RATIO - 1) // VALIDATION_RATIO)
+                & (decoded[1] == (width + VALIDATION_RATIO - 1) // VALIDATION_RATIO))
+
+    plain = tf.cond(fits, proof, lambda: tf.constant(False))
+    return plain, height, width
+
+
+def store_unchanged(data: bytes, checked) -> PreparedImage | None:
+    """The file's own bytes when `fast_check` found them plain, (plain, height, width), and their
+    EXIF orientation is upright; None when anything else applies (then `prepare_image` decides,
+    and gives the reason if it must skip). Same rules as prepare_image's "store as is", without
+    Pillow (this runs once per image, in Python)."""
+    plain, height, width = checked
+    if not plain or jpeg_orientation(data) not in (0, 1):
         return None
-    height, width, channels = (int(v) for v in proven[0])
-    if channels != 3 or height * width > max_pixels or (max_side and max(height, width) > max_side):
-        return None
-    if jpeg_orientation(data) not in (0, 1):
-        return None
-    try:
-        validate_jpeg(data, height, width, proven)
-    except ImageProblem:
-        return None
-    return PreparedImage(data, height, width, "JPEG", converted=False)
+    return PreparedImage(data, int(height), int(width), "JPEG", converted=False)
 
 
 def prepare_image(data: bytes, max_side: int | None = None,

@@ -10,6 +10,12 @@ gives what evaluating it from the records gives.
     table = predictor.predict(["photo.jpg", "folder/"], top_k=3)   # one row per image
 
 A file that cannot be read is reported in the table's `error` column; the others are predicted.
+
+A calibrated model directory (calibration.json, `calibration.calibrate`) gives calibrated
+probabilities, and `reject_below="auto"` (or a probability) answers "unknown" for an image whose
+top-1 probability is below the threshold, with its top-k still in the table:
+
+    table = predictor.predict(["photo.jpg"], top_k=3, reject_below="auto")
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import images, layout, pipeline, settings, storage
+from . import calibration, images, layout, pipeline, settings, storage
 from .images import tensorflow
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif",
@@ -105,13 +111,28 @@ def top_k_table(probabilities: np.ndarray, classes: list[str], k: int = DEFAULT_
     return table
 
 
+def reject_unknown(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """The table of `top_k_table` with `label` set to "unknown" where the top-1 probability, as
+    the table shows it, is below `threshold`; the top-1 class stays in a `best_guess` column
+    beside it (and the next ones in label_2, ...). Rows of failed images keep an empty label."""
+    table = table.copy()
+    table.insert(table.columns.get_loc("probability") + 1, "best_guess", table["label"])
+    below = table["probability"].notna() & (table["probability"] < threshold)
+    table.loc[below, "label"] = settings.UNKNOWN_LABEL
+    table.attrs["threshold"] = float(threshold)
+    return table
+
+
 @dataclass
 class Predictor:
-    """A trained model with what it needs to read images: class names and its configuration."""
+    """A trained model with what it needs to read images: class names, its configuration and,
+    when calibrated, its temperature and "unknown" threshold."""
 
     model: object
     classes: list
     config: dict
+    temperature: float = 1.0          # applied to every probability (1: uncalibrated)
+    threshold: float | None = None    # the calibrated "unknown" threshold, if any
 
     @property
     def image_size(self) -> int:
@@ -180,15 +201,43 @@ class Predictor:
                             errors[index] = DECODE_FAILED
                 bar.update(len(read))
         bar.close()
+        if self.temperature != 1.0:
+            result = calibration.apply_temperature(result, self.temperature).astype(np.float32)
         return result, errors
 
+    def rejection_threshold(self, reject_below) -> float | None:
+        """The threshold that `reject_below` asks for: None (no "unknown" answer), "auto" (the
+        calibrated one) or a probability in [0, 1]."""
+        if reject_below is None:
+            return None
+        if isinstance(reject_below, str) and reject_below.strip().lower() == "auto":
+            if self.threshold is None:
+                raise InferenceError("reject_below='auto' needs a calibrated model: run "
+                                     "`effnet calibrate MODEL_DIR RECORDS_DIR` (or "
+                                     "calibration.calibrate) first, or give a probability.")
+            return self.threshold
+        try:
+            value = float(reject_below)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not 0 <= value <= 1:
+            raise InferenceError(f"reject_below takes auto or a probability from 0 to 1, not "
+                                 f"{reject_below!r}.")
+        return value
+
     def predict(self, paths, top_k: int = DEFAULT_TOP_K, batch_size: int = DEFAULT_BATCH_SIZE,
-                progress: bool = True, max_side: int | None = None) -> pd.DataFrame:
+                progress: bool = True, max_side: int | None = None,
+                reject_below=None) -> pd.DataFrame:
         """One row per image file (folders are searched): path, label, probability, the next
-        k-1 labels and probabilities, and `error` (empty when the image was predicted)."""
+        k-1 labels and probabilities, and `error` (empty when the image was predicted).
+        `reject_below` ("auto" or a probability): label "unknown" below it, the top-1 class
+        kept as `best_guess` (`reject_unknown`)."""
+        threshold = self.rejection_threshold(reject_below)
         files = find_images(paths)
         probabilities, errors = self.probabilities(files, batch_size, progress, max_side)
         table = top_k_table(probabilities, self.classes, top_k, paths=files)
+        if threshold is not None:
+            table = reject_unknown(table, threshold)
         table["error"] = [errors.get(i, "") for i in range(len(files))]
         return table
 
@@ -211,15 +260,23 @@ def load_predictor(model_dir, load_model: bool = True) -> Predictor:
         raise InferenceError(f"{model_dir} has {training.MODEL_FILE} but no "
                              f"{training.CONFIG_FILE}: it was not written by this workbook's "
                              "training, so its image size and preprocessing are unknown.")
-    return Predictor(model, classes, config)
+    try:
+        record = calibration.read_calibration(model_dir) or {}
+    except calibration.CalibrationError as error:
+        raise InferenceError(str(error)) from None
+    threshold = record.get("threshold")
+    return Predictor(model, classes, config, float(record.get("temperature", 1.0)),
+                     None if threshold is None else float(threshold))
 
 
 def predict(model_dir, paths, top_k: int = DEFAULT_TOP_K, output=None,
             batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
-            max_side: int | None = None) -> pd.DataFrame:
+            max_side: int | None = None, reject_below=None) -> pd.DataFrame:
     """Predict image files and folders with a model directory; write the table as CSV to
-    `output` when given (atomically: a CSV is complete or absent)."""
-    table = load_predictor(model_dir).predict(paths, top_k, batch_size, progress, max_side)
+    `output` when given (atomically: a CSV is complete or absent). `reject_below`: "auto" (the
+    calibrated threshold) or a probability: "unknown" below it (`Predictor.predict`)."""
+    table = load_predictor(model_dir).predict(paths, top_k, batch_size, progress, max_side,
+                                              reject_below)
     if output:
         storage.write_atomic(output, table.to_csv(index=False))
     return table

@@ -374,6 +374,10 @@ def _files(records_dir, split: str, include_validation: bool) -> list[str]:
     files = shard_files(records_dir, split)
     if include_validation:
         files += shard_files(records_dir, "validation")
+    if not files and split in settings.OPTIONAL_SPLITS:
+        raise DatasetError(f"{records_dir} has no {split} split ({split}-NNNNN-of-NNNNN shards). "
+                           f"Give the dataset a {split}/ folder (`effnet split --test-fraction "
+                           "0.15`, or notebook 01) and convert it again.")
     if not files:
         raise DatasetError(f"No {split}-NNNNN-of-NNNNN shards in {records_dir}. Convert the "
                            "dataset first (notebook 02, or `effnet convert DATA_DIR OUTPUT_DIR`).")

@@ -3,6 +3,7 @@ schema of the tensorflow/tpu converter (imagenet_to_gcs.py), and read them back 
 
 Output folder after a finished run:
     train-00000-of-00003 ... validation-00000-of-00001   the shards (1-based image/class/label)
+    test-00000-of-00001                                   only when the dataset has a test/ split
     synset_id2label.json                                  0-based label map {"0": "class", ...}
     skipped.csv                                           every file not written, with the reason
     manifest.json                                         counts per split, class and shard; last
@@ -30,15 +31,16 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import settings, storage
-from .images import ImageProblem, decode_check, prepare_image, store_unchanged, tensorflow
+from .images import ImageProblem, fast_check, prepare_image, store_unchanged, tensorflow
 from .layout import DatasetError, apply_class_mapping, candidates, class_names, scan_dataset
 from .layout import read_label_map, write_label_map
 
 SCHEMA_VERSION = 1
 LABEL_OFFSET = 1  # image/class/label is 1-based in the reference schema
-FAST_BATCH = 32              # images per batch out of TensorFlow's checking pipeline
-FAST_PREFETCH_BATCHES = 8    # batches it may run ahead (bounds memory)
-SHARD_PATTERN = re.compile(r"^(train|validation)-(\d{5})-of-(\d{5})$")
+FAST_BATCH = 32              # images per batch out of TensorFlow's checking pipeline, at most
+FAST_PREFETCH_BATCHES = 8    # batches it may run ahead
+WINDOW_BYTES = 64_000_000    # about this many bytes of images wait in memory (bounds memory)
+SHARD_PATTERN = re.compile(r"^(train|validation|test)-(\d{5})-of-(\d{5})$")
 
 
 # --- one record -----------------------------------------------------------------------------
@@ -156,34 +158,53 @@ def _mapping(class_mapping):
 
 # --- converting -----------------------------------------------------------------------------
 
-def _fast_checks(paths: list[str]):
-    """TensorFlow reads every file and proves it decodes, on its own threads (no Python, no GIL):
-    yields (index, bytes, header shape, decoded shape) in order. Files it cannot decode (PNG,
-    broken JPEG, ...) are left out; the careful path then handles them and gives the reason."""
+def _fast_checks(paths: list[str], workers: int, max_side: int | None, max_pixels: int,
+                 batch: int = FAST_BATCH):
+    """TensorFlow reads every file and proves that it decodes (`images.fast_check`), on `workers`
+    threads of its own (no Python, no GIL): yields (index, bytes, plain, height, width) in order;
+    the bytes are empty when the file is not plain (the careful path reads it again). Files it
+    cannot read as JPEG (PNG, broken JPEG, ...) are left out; the careful path then handles them
+    and gives the reason.
+
+    Autotuning is off: its model thread can keep the iterator's deletion waiting at the end of
+    the run (measured: 0.1 s to over a minute on a busy 2-core machine); fixed parallelism and
+    buffers run as fast here."""
     tf = tensorflow()
 
     def check(index, path):
         contents = tf.io.read_file(path)
-        header, decoded = decode_check(contents)
-        return index, contents, header, decoded
+        plain, height, width = fast_check(contents, max_side, max_pixels)
+        kept = tf.cond(plain, lambda: contents, lambda: tf.constant(b""))
+        return index, kept, plain, height, width
 
     if not paths:
         return
+    options = tf.data.Options()
+    options.autotune.enabled = False
     dataset = tf.data.Dataset.from_tensor_slices(
         (tf.range(len(paths), dtype=tf.int64), tf.constant(paths, dtype=tf.string)))
-    dataset = (dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-               .ignore_errors().batch(FAST_BATCH).prefetch(FAST_PREFETCH_BATCHES))
-    for indices, contents, headers, decoded in dataset.as_numpy_iterator():
-        yield from zip(indices.tolist(), contents, headers, decoded)
+    dataset = (dataset.map(check, num_parallel_calls=workers, deterministic=True)
+               .ignore_errors().batch(batch).prefetch(FAST_PREFETCH_BATCHES)
+               .with_options(options))
+    for indices, contents, plain, heights, widths in dataset.as_numpy_iterator():
+        yield from zip(indices.tolist(), contents, plain.tolist(), heights.tolist(),
+                       widths.tolist())
 
 
 def _prepared_in_order(tasks: list, workers: int):
     """(shard, file info, PreparedImage or None, skip reason) for every task, in task order.
 
     Plain JPEGs that TensorFlow's pipeline proved are stored as they are; everything else (other
-    formats, conversions, failures) goes to a thread pool running `prepare_image`. At most
-    `window` results wait in memory, so memory stays flat however large the dataset."""
-    window = 64 * workers
+    formats, conversions, failures) goes to a thread pool running `prepare_image`. About
+    WINDOW_BYTES of results (at least a few per worker) wait in memory, so memory stays flat
+    however large the dataset, and however large its photos."""
+    if not tasks:
+        return
+    _, _, max_side, max_pixels = tasks[0]
+    mean_bytes = max(1, sum(int(t[1]["bytes"]) for t in tasks) // len(tasks))
+    # the pipeline holds up to FAST_PREFETCH_BATCHES batches: half the window in all
+    batch = max(1, min(FAST_BATCH, WINDOW_BYTES // (2 * FAST_PREFETCH_BATCHES * mean_bytes)))
+    window = max(4 * workers, min(64 * workers, WINDOW_BYTES // mean_bytes))
     with ThreadPoolExecutor(workers) as pool:
         pending: deque = deque()
         position = 0
@@ -197,12 +218,13 @@ def _prepared_in_order(tasks: list, workers: int):
                 item = pending.popleft()
                 yield item.result() if hasattr(item, "result") else item
 
-        for index, data, header, decoded in _fast_checks([t[1]["path"] for t in tasks]):
+        for index, data, plain, height, width in _fast_checks(
+                [t[1]["path"] for t in tasks], workers, max_side, max_pixels, batch):
             while position < index:  # TensorFlow could not decode these
                 careful(tasks[position])
                 position += 1
-            shard, info, max_side, max_pixels = tasks[index]
-            image = store_unchanged(data, (header, decoded), max_side, max_pixels)
+            shard, info, _, _ = tasks[index]
+            image = store_unchanged(data, (plain, height, width))
             position += 1
             if image is None:
                 careful(tasks[index])
@@ -391,6 +413,8 @@ def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
     skipped = list(plan["skipped"])
     for split in settings.SPLITS:
         mine = [states[s.stem] for s in plan["shards"] if s.split == split]
+        if split in settings.OPTIONAL_SPLITS and not mine and not plan["found"].get(split):
+            continue  # no test/ folder: the manifest is the same as a two-split dataset's
         full = [st for st in mine if st["records"] > 0]
         shard_rows = []
         for index, state in enumerate(full):

@@ -38,7 +38,8 @@ SAMPLE_TEST_FRACTION = 0.15   # the share of each class of the sample's train/ t
 NEAR_DUPLICATE_BITS = 18      # perceptual hashes (256 bits) this close count as the same photo
 CALIBRATION_FILE = "calibration.json"   # temperature and threshold, in the model directory
 CALIBRATION_BINS = 15         # equal-width confidence bins of the ECE (Guo et al. 2017 use 15)
-TARGET_PRECISION = 0.99       # the "unknown" threshold: named classes right this often on validation
+TARGET_PRECISION = 0.99       # the "unknown" threshold: named classes right this often on validation,
+THRESHOLD_CONFIDENCE = 0.95   # as a one-sided 95% lower confidence bound (Clopper-Pearson), not luck
 UNKNOWN_LABEL = "unknown"     # what `predict --reject-below` answers below the threshold
 
 # Files that operating systems leave in folders: found, reported, never images.

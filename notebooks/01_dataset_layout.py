@@ -30,20 +30,32 @@
 # ## Setup
 #
 # This cell works both in a checkout of the repository and in a fresh Colab session: when the
-# workbook's helper package `effnet_helpers` is missing it fetches the repository and installs it.
-# TensorFlow is never replaced when the session already has it.
+# workbook's helper package `effnet_helpers` is missing it clones the workbook's release `RELEASE`
+# and installs it. TensorFlow is never replaced when the session already has it.
+# On a **TPU runtime**, which has no TensorFlow since 2025, `runtime.ensure_tensorflow()`
+# installs TensorFlow with its TPU build, then stops and asks you to restart the session once.
+#
+# In Colab the outputs go to **Google Drive** (`MyDrive/effnet_work`; Colab asks once for
+# permission to mount it), so a recycled VM loses nothing, checkpoints included; set
+# `KEEP_ON_DRIVE = False` to keep them in the VM. Data in a `gs://` bucket: in Colab, run
+# `from google.colab import auth; auth.authenticate_user()` once first, so that TensorFlow may
+# read it.
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+RELEASE = "v0.1.0"  # the workbook release these notebooks were written for
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # never replaces the session's TensorFlow
 
 # %%
 import inspect
@@ -57,6 +69,10 @@ from effnet_helpers import datasets, layout, plots, runtime, settings
 runtime.ensure_tensorflow()
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # in Colab: outputs on Google Drive, which a recycled VM does not lose
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## Parameters
@@ -81,7 +97,7 @@ DATA_DIR = datasets.get_dataset(DATASET)
 print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\noutputs: {OUTPUT_DIR}")
 
 # %% [markdown]
-# ## 1. The layout: `train/` and `validation/`, one folder per class
+# ## 1. The layout: `train/`, `validation/` and `test/`, one folder per class
 #
 # ```
 # DATA_DIR/
@@ -90,16 +106,20 @@ print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\noutputs: {OUTPUT_DIR}")
 # │   │   ├── IMG_0001.jpg
 # │   │   └── ...
 # │   └── whitefly/
-# └── validation/            images kept apart to measure the model honestly
+# ├── validation/            images kept apart to choose by: epochs, settings, thresholds
+# │   ├── aphid/
+# │   └── whitefly/
+# └── test/                  (optional) images kept apart to measure the final model once
 #     ├── aphid/
 #     └── whitefly/
 # ```
 #
-# The **folder name is the label**: there is no spreadsheet of labels to keep in sync. Both splits
-# hold the same class folders. Here is the top of our dataset:
+# The **folder name is the label**: there is no spreadsheet of labels to keep in sync. Every split
+# holds the same class folders. `test/` is optional: everything works with two splits, and section
+# 6 explains why a third one is worth its images. Here is the top of our dataset:
 
 # %%
-for split in settings.SPLITS:
+for split in [s for s in settings.SPLITS if (Path(DATA_DIR) / s).is_dir()]:
     classes = sorted(p.name for p in (Path(DATA_DIR) / split).iterdir() if p.is_dir())
     print(f"{split}/  {len(classes)} class folders: {', '.join(classes)}")
     first = sorted((Path(DATA_DIR) / split / classes[0]).iterdir())[:3]
@@ -150,9 +170,9 @@ plots.sample_grid(table, per_class=GRID_PER_CLASS, split="train");
 #
 # `layout.check_images` opens every image with the same rules the TFRecord converter of notebook 02
 # uses, so what it reports is exactly what would be skipped. `layout.find_problems` then collects
-# everything else worth knowing: empty or one-split classes, duplicate images across train and
-# validation (a **leak**: the model is tested on photos it learned from, and validation accuracy
-# looks better than it is), files whose name lies about their format, confusable class names.
+# everything else worth knowing: empty or one-split classes, duplicate images across splits
+# (a **leak**: the model is tested on photos it learned from, and validation accuracy looks better
+# than it is), files whose name lies about their format, confusable class names.
 
 # %%
 checked = layout.check_images(table)
@@ -162,6 +182,47 @@ print(f"{len(problems)} problems in {DATASET}")
 problems.head(10)
 
 # %% [markdown]
+# **Near-duplicates.** A leaked photo is rarely the same file: it was resized for an e-mail,
+# cropped, saved again. Identical bytes cannot see that, so `check_images` also computes a
+# *perceptual hash* of each image: 256 bits that describe its coarse shapes (the signs of its
+# lowest-frequency cosine components, the pHash of the `imagehash` library), for the whole image
+# and for 72 light crops of it. Two images whose hashes differ in at most
+# `settings.NEAR_DUPLICATE_BITS` bits are reported as near-duplicates. Let's re-save a training
+# image the way copies are made and compare it with the original and with another image:
+
+# %%
+import io
+
+from PIL import Image
+
+from effnet_helpers import storage
+
+
+def re_saved(data: bytes, crop=0.05, size=96, quality=60) -> bytes:
+    """The photo cropped by 5% on each side, resized and saved again, as copies often are."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = image.size
+    image = image.crop((round(crop * w), round(crop * h), w - round(crop * w), h - round(crop * h)))
+    buffer = io.BytesIO()
+    image.resize((size, size)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+# %%
+first, other = (storage.read_bytes(p) for p in layout.candidates(table)["path"].iloc[:2])
+original = layout.perceptual_hashes(first)
+for name, data in {"re-saved copy": re_saved(first), "another image": other}.items():
+    bits = layout.hash_distance(original, layout.perceptual_hashes(data))
+    verdict = "near-duplicate" if bits <= settings.NEAR_DUPLICATE_BITS else "a different image"
+    print(f"{name:>14}: {bits:3d} of 256 bits from the original -> {verdict}")
+near = problems[problems["problem"].str.startswith("near-duplicate")]
+print(f"near-duplicate pairs across the splits of {DATASET}: {len(near)}")
+
+# %% [markdown]
+# docs/evaluation.md says how the threshold was chosen: re-encoded, resized and lightly cropped
+# copies (up to 8% off one side, two sides or all four) stay within it, while no two distinct
+# digits of the sample data come that close; they look more alike than most photos do.
+#
 # The sample data is clean. Real folders rarely are, so let's make a small copy with one of each
 # kind of mess that real photo folders have. Read the helper: each line makes one problem.
 
@@ -181,12 +242,13 @@ messy_problems.assign(file=messy_problems["path"].str.replace(str(messy) + "/", 
 # worth a look; infos are files that are reported and left out. Nothing disappears silently.
 
 # %% [markdown]
-# ## 5. Splitting a flat folder into train and validation
+# ## 5. Splitting a flat folder into train, validation and test
 #
 # Many datasets come as one folder per class with no split, like the flowers download
 # (`flower_photos/daisy/*.jpg`). `layout.split_dataset` puts a share of **each class** in
-# validation (stratified), with a fixed seed so the split is the same every time. Links instead of
-# copies save disk space. We demonstrate on a flat copy of the sample training images:
+# validation and, with `test_fraction`, in test (stratified), with a fixed seed so the split is the
+# same every time. Links instead of copies save disk space. We demonstrate on a flat copy of the
+# sample training images:
 
 # %%
 flat = OUTPUT_DIR / "flat"
@@ -197,15 +259,78 @@ for path in layout.candidates(table).query("split == 'train'")["path"]:
 
 split_dir = OUTPUT_DIR / "split_demo"
 shutil.rmtree(split_dir, ignore_errors=True)
-plan = layout.split_dataset(flat, split_dir, validation_fraction=0.2, seed=42, mode="symlink")
-pd.crosstab(plan["class"], plan["split"], margins=True)
+plan = layout.split_dataset(flat, split_dir, validation_fraction=0.2, test_fraction=0.15,
+                            seed=42, mode="symlink")
+pd.crosstab(plan["class"], plan["split"], margins=True)[["train", "validation", "test", "All"]]
 
 # %% [markdown]
-# Each class sends about 20% of its images to validation. Run it again with the same seed and you
-# get the same files in the same split; that is what makes results comparable between runs.
+# Each class sends about 20% of its images to validation and 15% to test. Run it again with the
+# same seed and you get the same files in the same split; that is what makes results comparable
+# between runs.
+#
+# **Photos of one specimen belong together.** The pest photos of the original system are named
+# like `100000_20201231123456_01.JPG`: specimen, time, shot. Several shots of one insect are
+# nearly the same picture, so a random split that puts shot 1 in train and shot 2 in validation
+# leaks, in a way no duplicate check can prove. `group_by`, a regular expression whose first group
+# names the specimen, keeps each group in one split. The digits have no specimens, so we pretend:
+# every three consecutive images of a class become three "shots" of one "specimen".
+
+# %%
+specimens = OUTPUT_DIR / "specimens"
+shutil.rmtree(specimens, ignore_errors=True)
+for name, files in layout.candidates(table).query("split == 'train'").groupby("class"):
+    (specimens / name).mkdir(parents=True)
+    for i, path in enumerate(sorted(files["path"])):
+        shot = specimens / name / f"{name}{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # e.g. one007_02.jpg
+        shot.symlink_to(Path(path).resolve())
+GROUP_BY = r"^([^_]+)_"  # the specimen: everything before the first "_"
+print(layout.group_keys(["one007_01.jpg", "one007_02.jpg", "100000_20201231123456_01.JPG"],
+                        GROUP_BY))
+
+# %%
+for name, group_by in (("random", None), ("grouped", GROUP_BY)):
+    out = OUTPUT_DIR / f"split_{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    grouped_plan = layout.split_dataset(specimens, out, validation_fraction=0.2, seed=42,
+                                        mode="symlink", test_fraction=0.15, group_by=group_by)
+    found = layout.find_problems(layout.scan_dataset(out), group_by=GROUP_BY)
+    spanning = found[found["problem"].str.startswith("group in")]
+    print(f"{name:>8} split: {len(spanning):3d} specimens with photos in two splits")
 
 # %% [markdown]
-# ## 6. Merging classes
+# How close the grouped split came to the fractions: whole groups move, so each class's shares
+# can only approach 65 / 20 / 15.
+
+# %%
+shares, report = layout.split_report(grouped_plan)
+print(report)
+shares.tail(4)
+
+# %% [markdown]
+# ## 6. A test split, kept for the very end
+#
+# Validation is where you **choose**: the best epoch (notebook 04), the temperature that makes
+# the confidence honest, the threshold below which the model answers "unknown". Every choice fits
+# the validation images a little, so the validation figure of the chosen model is optimistic: it
+# is the best of several tries on the same images. The test split takes part in no choice; it is
+# measured once, at the end, and that figure is the one to report.
+#
+# The sample data ships with `train/` and `validation/` only (that is what its tests and the
+# benchmarks measure). For the rest of the workbook, `stages.dataset_dir` gives a copy with a test
+# split carved off its **training** images: 15% of each class moves to `test/`, validation stays
+# exactly as it is. For a folder of your own, make a `test/` folder (or split with
+# `test_fraction`); a dataset without one works as before.
+
+# %%
+from effnet_helpers import stages
+
+WORKBOOK_DATA = stages.dataset_dir(DATASET)  # made once, under the work directory
+workbook_counts = layout.class_counts(layout.scan_dataset(WORKBOOK_DATA))
+print(f"notebooks 02-05 use {WORKBOOK_DATA}")
+workbook_counts.tail(3)
+
+# %% [markdown]
+# ## 7. Merging classes
 #
 # Sometimes two classes cannot be told apart from photos, or one has too few images to learn. The
 # seed system merged classes with a JSON mapping (`--translate_classes`): `{"old": "new"}`; classes
@@ -223,7 +348,7 @@ layout.class_counts(merged)
 # writes merged records, and training can merge at read time.
 
 # %% [markdown]
-# ## 7. The label map: which class is number 0?
+# ## 8. The label map: which class is number 0?
 #
 # A model outputs numbers; the label map turns them back into names. Classes are numbered in the
 # **sorted order of their folder names**, the rule of the tensorflow/tpu converter this workbook is
@@ -255,6 +380,7 @@ if DATASET == "sample":
     print(dict(enumerate(classes)))
     print(counts.loc["total"].to_dict())
     print(sorted(set(messy_problems["problem"])))
+    print("with the test split:", workbook_counts.loc["total"].to_dict())
 
 # %% [markdown]
 # ## What's next

@@ -20,7 +20,8 @@
 # **TFRecord** files: a handful of large, sharded files that TensorFlow reads quickly and in
 # parallel, from a local disk, Google Drive or a Cloud Storage bucket that a TPU reads.
 #
-# At the end you will have `train-*-of-*` and `validation-*-of-*` shards in the format of the
+# At the end you will have `train-*-of-*` and `validation-*-of-*` shards (and `test-*-of-*` when the
+# dataset has a test split, as the sample data has from notebook 01 on) in the format of the
 # tensorflow/tpu EfficientNet converter, with a label map, a manifest and a report of skipped files.
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/02_tfrecord_conversion.ipynb)
@@ -29,20 +30,32 @@
 # %% [markdown]
 # ## Setup
 #
-# Works in a checkout and in a fresh Colab session (it installs the workbook's helpers when they
-# are missing, and never replaces the session's TensorFlow).
+# Works in a checkout and in a fresh Colab session (it installs the workbook's release `RELEASE`
+# when its helpers are missing, and never replaces the session's TensorFlow).
+# On a **TPU runtime**, which has no TensorFlow since 2025, `runtime.ensure_tensorflow()`
+# installs TensorFlow with its TPU build, then stops and asks you to restart the session once.
+#
+# In Colab the outputs go to **Google Drive** (`MyDrive/effnet_work`; Colab asks once for
+# permission to mount it), so a recycled VM loses nothing, checkpoints included; set
+# `KEEP_ON_DRIVE = False` to keep them in the VM. Data in a `gs://` bucket: in Colab, run
+# `from google.colab import auth; auth.authenticate_user()` once first, so that TensorFlow may
+# read it.
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+RELEASE = "v0.1.0"  # the workbook release these notebooks were written for
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # never replaces the session's TensorFlow
 
 # %%
 import inspect
@@ -56,6 +69,10 @@ import tensorflow as tf
 
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # in Colab: outputs on Google Drive, which a recycled VM does not lose
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## Parameters
@@ -76,7 +93,9 @@ RECORDS_BUCKET = ""
 # %%
 PROFILE = settings.profile()  # the CI profile uses 1 MB shards, so the sample gets several
 SHARD_SIZE_MB = min(SHARD_SIZE_MB, PROFILE["shard_size_mb"])
-DATA_DIR = datasets.get_dataset(DATASET)  # downloads and splits "flowers" when needed
+from effnet_helpers import stages  # noqa: E402
+
+DATA_DIR = stages.dataset_dir(DATASET)  # with notebook 01's test split; downloads "flowers"
 RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
 print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}")
 
@@ -157,7 +176,9 @@ print("identical to the hand-built record:", same == serialized)
 #   turned upright by their EXIF orientation. Files that cannot be used are **skipped and reported
 #   with the reason**, never silently dropped: found = written + skipped.
 # - **Shards**: training shards hold shuffled images (so every shard has every class), validation
-#   shards keep sorted order. The number of shards follows `SHARD_SIZE_MB`.
+#   and test shards keep sorted order. The number of shards follows `SHARD_SIZE_MB`. Training
+#   reads only the train and validation shards; the test shards wait for notebook 04's last
+#   section.
 # - **Parallel**: images are checked on all CPU cores, with a progress bar.
 # - **Safe to interrupt**: each shard is written under a temporary name in `.incomplete/` and
 #   renamed when complete; run the same cell again after a disconnect and it carries on from the

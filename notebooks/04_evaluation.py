@@ -17,9 +17,12 @@
 # # 04 · Evaluation: accuracy, per-class figures and the confusion matrix
 #
 # Notebook 03 left a model directory. Here you judge that model **honestly**: on every validation
-# image, class by class, and you look at where it goes wrong. At the end the model directory also
-# holds `metrics.json`, `per_class.csv`, `confusion_matrix.csv` and the pictures, the files the
-# seed system's evaluation wrote.
+# image, class by class, and you look at where it goes wrong. Then you make three choices on the
+# validation images (the checkpoint to keep, a temperature that makes its confidence honest, and
+# a threshold below which it answers "unknown"), and measure the result **once** on the test
+# split, which took part in none of them. At the end the model directory also holds
+# `metrics.json`, `per_class.csv`, `confusion_matrix.csv` and the pictures, the files the seed
+# system's evaluation wrote, with `calibration.json` and the test figures beside them.
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/04_evaluation.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/04_evaluation.ipynb)
@@ -27,20 +30,31 @@
 # %% [markdown]
 # ## Setup
 #
-# In a fresh Colab session this installs the workbook's helpers (on a TPU runtime, TensorFlow with
-# its TPU build). Evaluation is light work: any runtime will do.
+# In a fresh Colab session this installs the workbook's helpers (its release `RELEASE`; on a TPU
+# runtime also TensorFlow with its TPU build, then it asks for one restart of the session).
+# Evaluation is light work: any runtime will do.
+#
+# In Colab the outputs go to **Google Drive** (`MyDrive/effnet_work`; Colab asks once for
+# permission to mount it), so a recycled VM loses nothing, checkpoints included; set
+# `KEEP_ON_DRIVE = False` to keep them in the VM. Data in a `gs://` bucket: in Colab, run
+# `from google.colab import auth; auth.authenticate_user()` once first, so that TensorFlow may
+# read it.
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # or your fork
+RELEASE = "v0.1.0"  # the workbook release these notebooks were written for
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # never replaces the session's TensorFlow
 
 # %%
 import numpy as np
@@ -51,6 +65,10 @@ from effnet_helpers import evaluation, plots, runtime, settings, stages, storage
 runtime.ensure_tensorflow()
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # in Colab: outputs on Google Drive, which a recycled VM does not lose
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## Parameters
@@ -92,6 +110,7 @@ print(f"profile {PROFILE['name']}\nrecords: {RECORDS_DIR}\nmodel:   {MODEL_DIR}"
 # keeps the last, partial batch: every image is evaluated once.
 
 # %%
+storage.remove(storage.join(MODEL_DIR, settings.CALIBRATION_FILE))  # section 8 chooses it again
 result = evaluation.evaluate(MODEL_DIR, records_dir=RECORDS_DIR, top_k=TOP_K,
                              class_mapping=MERGE_CLASSES)
 CLASSES = result.classes
@@ -192,6 +211,19 @@ per_checkpoint[["epoch", "phase", "accuracy", f"top_{TOP_K}_accuracy", "balanced
 evaluation.plot_checkpoint_metrics(per_checkpoint);
 
 # %% [markdown]
+# Keeping a checkpoint is a **choice made on the validation images**: the one with the best
+# validation accuracy (ties go to the lower loss). From here on, the chosen model is the one we
+# calibrate and test; when it is the last epoch, that is the model directory itself.
+
+# %%
+CHOSEN_EPOCH = evaluation.best_checkpoint(per_checkpoint)
+CHOSEN_DIR = evaluation.checkpoint_model_dir(MODEL_DIR, CHOSEN_EPOCH)
+chosen_accuracy = per_checkpoint.set_index("epoch").loc[CHOSEN_EPOCH, "accuracy"]
+print(f"chosen: epoch {CHOSEN_EPOCH}, validation accuracy {chosen_accuracy:.3f}, "
+      f"{'the final model' if CHOSEN_DIR == str(MODEL_DIR) else 'an earlier checkpoint'}")
+print("chosen model:", CHOSEN_DIR)
+
+# %% [markdown]
 # ## 6. Evaluate a folder of images instead of records
 #
 # Photos that never went through notebook 02, in the layout of notebook 01
@@ -199,9 +231,7 @@ evaluation.plot_checkpoint_metrics(per_checkpoint);
 # steps as the records' images (`inference` module), so the figures are the same:
 
 # %%
-from effnet_helpers import datasets
-
-from_folder = evaluation.evaluate(MODEL_DIR, data_dir=datasets.get_dataset(DATASET), top_k=TOP_K,
+from_folder = evaluation.evaluate(MODEL_DIR, data_dir=stages.dataset_dir(DATASET), top_k=TOP_K,
                                   class_mapping=MERGE_CLASSES, write=False)
 print("same confusion matrix as from the records:", from_folder.confusion.equals(result.confusion))
 
@@ -220,9 +250,117 @@ except evaluation.EvaluationError as error:
     print("EvaluationError:", error)
 
 # %% [markdown]
+# ## 8. Is the confidence honest? Calibration
+#
+# When the model says "seven, 80%", is it right 80% of the time? Sort the validation images into
+# 15 bins by their top-1 probability (the **confidence**) and compare each bin's mean confidence
+# with its accuracy: a **reliability diagram**. On the diagonal the confidence is honest; below
+# it the model is over-confident, above it under-confident. The **expected calibration error**
+# (ECE) sums the gaps, each weighted by its bin's share of the images:
+#
+# $$\mathrm{ECE} = \sum_b \frac{n_b}{n}\,\lvert \mathrm{accuracy}_b - \mathrm{confidence}_b \rvert$$
+#
+# **Temperature scaling** (Guo et al., 2017) repairs it with one number T: the logits are divided
+# by T before the softmax. T > 1 softens over-confident probabilities, T < 1 sharpens timid ones,
+# and the most probable class never changes, so the accuracy stays what it was. T is fitted on
+# the validation images (the T of the lowest log loss) and stored in the model directory;
+# `predict`, the evaluation and the exports then apply it. `calibrate` also chooses the
+# "unknown" threshold of section 9 and writes the validation figures with both.
+
+# %%
+from effnet_helpers import calibration
+
+calibrated = calibration.calibrate(CHOSEN_DIR, RECORDS_DIR, class_mapping=MERGE_CLASSES)
+print(calibration.summary_text(calibrated.calibration))
+T = calibrated.temperature
+print("T > 1: the model was over-confident" if T > 1 else "T < 1: the model was under-confident"
+      if T < 1 else "T = 1: nothing to correct")
+
+# %%
+calibration.plot_reliability_diagram(
+    {"before (T = 1)": calibrated.reliability(calibrated=False),
+     f"after (T = {T:.2f})": calibrated.reliability()}, title="Reliability on validation");
+
+# %% [markdown]
+# The ECE by hand, from the bins of the diagram's "before" curve, equals the helper's:
+
+# %%
+bins = calibrated.reliability(calibrated=False)
+filled = bins[bins["images"] > 0]
+by_hand = (filled["images"] / filled["images"].sum() * (filled["accuracy"]
+                                                         - filled["confidence"]).abs()).sum()
+helper = calibration.expected_calibration_error(calibrated.raw_probabilities, calibrated.labels)
+print(f"ECE by hand {by_hand:.4f}, calibration.expected_calibration_error {helper:.4f}")
+filled[["lower", "upper", "images", "confidence", "accuracy"]].round(3)
+
+# %% [markdown]
+# ## 9. When to say "unknown"
+#
+# A pest photo the model is unsure of is better sent to a person than named wrongly. Below a
+# confidence **threshold** the model answers "unknown". A higher threshold names fewer images
+# (lower **coverage**) and gets more of the named ones right: the **risk-coverage** trade-off.
+# `calibrate` chose the lowest threshold at which the named validation images are right at least
+# `settings.TARGET_PRECISION` (99%) of the time, and not by luck: the precision's 95% lower
+# confidence bound must reach it, so 300 named images without a single mistake are the fewest
+# that can show 99%. Pass `target_precision=` or `target_coverage=` to choose otherwise;
+# `effnet predict --reject-below auto` uses the stored threshold.
+
+# %%
+calibration.plot_risk_coverage(calibrated.risk_coverage(), calibrated.threshold,
+                               title="Validation: accuracy of the named images against coverage");
+
+# %% [markdown]
+# How many validation images each threshold would send to a person:
+
+# %%
+calibrated.thresholds().round(3)
+
+# %% [markdown]
+# ## 10. The test split, once, at the end
+#
+# Every figure above was measured on the images we **chose by**: the checkpoint with the best
+# validation accuracy, the temperature that fits the validation images best, the threshold that
+# meets the target on them. Each choice bends towards the validation images' accidents, so the
+# validation figures of the chosen model are optimistic: picking the best of several noisy
+# scores picks some luck with it (selection bias). The test split took part in no choice, so its
+# figures are an honest estimate of what new photos will see. Measure it once, after every choice;
+# if you change something because of the test figures, the test split becomes a second
+# validation split and a fresh one is needed.
+
+# %%
+from effnet_helpers import records
+
+HAS_TEST = bool(records.shard_files(RECORDS_DIR, "test"))
+if HAS_TEST:
+    test = evaluation.evaluate(CHOSEN_DIR, records_dir=RECORDS_DIR, split="test", top_k=TOP_K,
+                               class_mapping=MERGE_CLASSES)
+    print(f"{test.metrics['images']} test images; files in "
+          f"{evaluation.results_dir(CHOSEN_DIR, 'test')}")
+else:
+    print("These records have no test split: give the dataset a test/ folder (notebook 01).")
+
+
+# %%
+def headline(e):
+    unknown = e.metrics.get("unknown", {})
+    return {"images": e.metrics["images"], "accuracy": e.metrics["accuracy"],
+            "macro F1": e.metrics["macro_f1"], "ECE": e.metrics["ece"],
+            "coverage at the threshold": unknown.get("coverage"),
+            "accuracy of the named": unknown.get("accuracy_accepted")}
+
+
+if HAS_TEST:
+    gap = calibrated.metrics["accuracy"] - test.metrics["accuracy"]
+    print(f"validation accuracy - test accuracy = {gap:+.3f}: report the test figure")
+comparison = pd.DataFrame({"validation (chose by it)": headline(calibrated),
+                           "test (chose nothing)": headline(test)}).round(3) if HAS_TEST else None
+comparison
+
+# %% [markdown]
 # ## Check yourself
 #
-# Every validation image is counted once, in a matrix with a row and a column per class.
+# Every validation image is counted once, in a matrix with a row and a column per class, and
+# every test image once too.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -233,11 +371,23 @@ print("matrix:", result.confusion.shape, "rows = columns = classes:",
       list(result.confusion.index) == list(result.confusion.columns) == CLASSES)
 print("per-class rows:", list(result.per_class.index[-2:]), "support", result.per_class["support"].iloc[-1])
 print("written:", written)
+test_records = records.inspect_records(RECORDS_DIR).query("split == 'test'")["records"].sum()
+print("test images evaluated:", test.metrics["images"] if HAS_TEST else 0,
+      "= test records", int(test_records))
 
 # %% [markdown]
 # ## What's next
 #
 # The model directory (`MODEL_DIR`) now also holds `metrics.json`, `per_class.csv`,
-# `confusion_matrix.csv`, `predictions.csv`, `checkpoint_metrics.csv` and the pictures. The same
-# from a terminal: `effnet evaluate MODEL_DIR RECORDS_DIR --checkpoints all`. Next, notebook 05
-# predicts new photos, shows what the model looks at, and exports it for servers and phones.
+# `confusion_matrix.csv`, `predictions.csv`, `checkpoint_metrics.csv`, `reliability.csv`,
+# `risk_coverage.csv` and the pictures; the chosen model (`CHOSEN_DIR`) holds `calibration.json`
+# and, in `evaluation-test/`, the test figures. The same from a terminal:
+#
+# ```bash
+# effnet evaluate MODEL_DIR RECORDS_DIR --checkpoints all
+# effnet calibrate MODEL_DIR RECORDS_DIR              # temperature and threshold, on validation
+# effnet evaluate MODEL_DIR RECORDS_DIR --split test  # once, at the end
+# ```
+#
+# Next, notebook 05 predicts new photos (answering "unknown" when unsure), shows what the model
+# looks at, and exports it for servers and phones.

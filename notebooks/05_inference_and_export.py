@@ -112,7 +112,16 @@ print(f"profile {PROFILE['name']}\nmodel: {MODEL_DIR}")
 #    upright RGB JPEG, exactly as the converter of notebook 02 stored the training images;
 # 3. `predictor.preprocess`: the evaluation view of notebook 03 (centre crop or whole image),
 #    resized to the model's size;
-# 4. the model: one probability per class.
+# 4. the model: one probability per class;
+# 5. the temperature of notebook 04 (`calibration.json`), which makes those probabilities honest
+#    without changing which class is first. When this session has no calibration, it is fitted
+#    now on the validation images, as notebook 04 does.
+
+# %%
+from effnet_helpers import calibration
+
+if calibration.read_calibration(MODEL_DIR) is None:
+    print(calibration.summary_text(calibration.calibrate(MODEL_DIR, RECORDS_DIR).calibration))
 
 # %%
 predictor = inference.load_predictor(MODEL_DIR)
@@ -122,6 +131,7 @@ path = sorted(storage.glob(os.path.join(DATA_DIR, "validation", CLASSES[-1], "*"
 jpeg = inference.prepare(storage.read_bytes(path))          # 2. any image -> upright RGB JPEG
 image = predictor.preprocess(jpeg)                          # 3. crop and resize: float32 0..255
 probabilities = predictor.model.predict(image[np.newaxis], verbose=0)[0]   # 4. [classes]
+probabilities = calibration.apply_temperature(probabilities[None], predictor.temperature)[0]  # 5.
 for i in np.argsort(-probabilities)[:TOP_K]:
     print(f"{CLASSES[i]:>10}  {probabilities[i]:.1%}")
 
@@ -172,7 +182,59 @@ agree = np.mean([by_name[os.path.basename(p)] == label
 print(f"{len(from_files)} files; top-1 equal to the records' evaluation for {agree:.1%}")
 
 # %% [markdown]
-# ## 4. What the model looks at: Grad-CAM
+# ## 4. "Unknown": photos that belong to no class
+#
+# A classifier always names one of its classes, even for a photo of something else: a pest
+# model shown a leaf, a digit model shown a letter. Notebook 04 chose a confidence threshold on
+# the validation images; below it the answer is `unknown` and the image goes to a person, its
+# best guess and top-k still in the table (`effnet predict --reject-below auto`). Does it catch
+# images of no class? We draw letters the way the digits are drawn (dark ink on light paper) and
+# cut small photos from scikit-learn's two sample pictures, and ask the model.
+
+# %%
+from PIL import Image, ImageDraw, ImageFont
+from sklearn.datasets import load_sample_images
+
+NO_CLASS = os.path.join(settings.work_dir(), "no_class")
+os.makedirs(NO_CLASS, exist_ok=True)
+font = ImageFont.load_default(size=44)
+for letter in "ACEFHKLMPRUXY":
+    paper = Image.new("RGB", (64, 64), (244, 240, 228))
+    ImageDraw.Draw(paper).text((32, 32), letter, fill=(28, 40, 90), font=font, anchor="mm")
+    paper.save(os.path.join(NO_CLASS, f"letter_{letter}.jpg"), quality=90)
+for i, photo in enumerate(load_sample_images().images):  # a temple and a flower
+    for j, (y, x) in enumerate([(0, 0), (150, 250), (200, 400)]):
+        tile = Image.fromarray(photo[y:y + 220, x:x + 220]).resize((64, 64))
+        tile.save(os.path.join(NO_CLASS, f"photo_{i}{j}.jpg"), quality=90)
+
+# %%
+no_class = predictor.predict([NO_CLASS], top_k=TOP_K, reject_below="auto")
+kind = no_class["path"].map(lambda p: os.path.basename(p).split("_")[0])  # letter or photo
+said_unknown = no_class["label"] == settings.UNKNOWN_LABEL
+print(f"threshold (chosen on validation): {predictor.threshold:.4f}")
+for name in ("letter", "photo"):
+    print(f"{name}s answered unknown: {said_unknown[kind == name].sum()} of {(kind == name).sum()}")
+digits = inference.reject_unknown(from_files, predictor.threshold)  # section 3's predictions
+sent = digits["label"] == settings.UNKNOWN_LABEL
+print(f"validation digits answered unknown (sent to a person): {sent.sum()} of {len(digits)}")
+
+# %%
+plots.image_grid([plots.load_for_display(p, 64) for p in no_class["path"]],
+                 [f"{r.label}\n{r.best_guess} {r.probability:.0%}" for r in no_class.itertuples()],
+                 ncols=7, size=1.9, suptitle="Images of no class: answer, then best guess");
+
+# %% [markdown]
+# Read the numbers above with this in mind: a confidence threshold catches an unfamiliar image
+# only when the model is unsure of it. The maximum softmax probability is the simplest
+# out-of-distribution detector there is (Hendrycks and Gimpel, 2017), and a model can be
+# confidently wrong on something it has never seen, so an image of no class that passes the
+# threshold gets a class name. Raising the threshold catches more of them at the price of sending
+# more real digits to a person; the table of notebook 04 (section 9) says how many. Photos of
+# what users really send that belong to no class, kept as a folder and predicted like this, are
+# the honest test.
+
+# %% [markdown]
+# ## 5. What the model looks at: Grad-CAM
 #
 # A model can be right for the wrong reason: the seed system's pest classifier learned leaves and
 # trap backgrounds until its authors removed the backgrounds. **Grad-CAM** shows which part of
@@ -194,10 +256,12 @@ truth = [os.path.basename(os.path.dirname(p)) for p in picked]  # the class fold
 explain.show_grad_cam(predictor.model, sample, CLASSES, labels=truth);
 
 # %% [markdown]
-# ## 5. TensorFlow Lite for phones and small devices
+# ## 6. TensorFlow Lite for phones and small devices
 #
 # TensorFlow Lite files hold the model alone: the app decodes, crops and resizes the photo as step
-# 3 above did, then passes float32 pixels in 0..255. Three variants trade size for exactness:
+# 3 above did, then passes float32 pixels in 0..255. The temperature of `calibration.json` is
+# inside the file (and inside the SavedModel below), so an app gets the calibrated probabilities
+# and can apply the threshold itself. Three variants trade size for exactness:
 #
 # | quantize | weights | size |
 # |---|---|---|
@@ -264,7 +328,7 @@ print(f"on this machine, {config['model']}'s int8 file takes {speed:.1f}x the ti
 # units, and that is where Lite's ReLU6 and missing squeeze-and-excitation pay off.
 
 # %% [markdown]
-# ## 6. A SavedModel for TensorFlow Serving
+# ## 7. A SavedModel for TensorFlow Serving
 #
 # A server receives encoded photos, not pixels. The exported SavedModel's `serving_default`
 # signature takes a batch of image **bytes** (JPEG or PNG) and runs the evaluation preprocessing

@@ -175,7 +175,8 @@ def test_convert_with_merged_classes_max_side_and_shard_size(data, tmp_path, cap
     assert manifest["classes"] == ["b"] and manifest["options"]["max_side"] == 16
     assert manifest["splits"]["train"]["converted"] == 5
     # shards of about 1 byte: as many shards as files
-    assert [len(manifest["splits"][s]["shards"]) for s in settings.SPLITS] == [5, 2]
+    assert [len(manifest["splits"][s]["shards"]) for s in ("train", "validation")] == [5, 2]
+    assert "test" not in manifest["splits"]  # no test/ folder: the manifest is as before
     assert "Converted 1 class in" in capsys.readouterr().out
 
 

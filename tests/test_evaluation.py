@@ -1,10 +1,13 @@
 """Evaluation: the figures are scikit-learn's on the same predictions, every validation image is
 counted once whatever the batch size, labels line up with the records, checkpoints are evaluated
-like the seed system's --eval_iterator, and wrong data is refused with a message that names it."""
+like the seed system's --eval_iterator, and wrong data is refused with a message that names it.
+Calibration fits on validation and reports before and after; a flat folder split three ways by
+specimen goes through conversion, training, calibration, the test split and "unknown" answers."""
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -168,3 +171,139 @@ def test_the_confusion_picture_reads_with_100_classes():
     assert ax.get_xticklabels()[0].get_fontsize() >= 5
     small = evaluation.plot_confusion_matrix(table.iloc[:5, :5])
     assert small.axes[0].texts  # a small matrix shows its counts
+
+
+# --- calibration and the test split -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def calibrated(trained_model_dir, sample_records_dir, tmp_path_factory):
+    """A copy of the trained model, calibrated on the validation records."""
+    from effnet_helpers import calibration
+    copy = tmp_path_factory.mktemp("calibrated") / "model"
+    shutil.copytree(trained_model_dir, copy)
+    result = calibration.calibrate(copy, sample_records_dir, progress=False)
+    return copy, result
+
+
+def test_calibration_fits_on_validation_and_reports_before_and_after(calibrated, result):
+    from effnet_helpers import calibration
+    model_dir, fitted = calibrated
+    record = json.loads((model_dir / settings.CALIBRATION_FILE).read_text())
+    assert record == fitted.calibration
+    assert record["fitted_on"] == {"split": "validation", "data": record["fitted_on"]["data"],
+                                   "images": VALIDATION_IMAGES}
+    assert 0.05 < record["temperature"] < 20 and record["threshold"] is not None
+    assert record["after"]["loss"] <= record["before"]["loss"] + 1e-6
+    # the temperature is the one that minimises the log loss of these very probabilities
+    raw = result.probabilities
+    assert record["temperature"] == pytest.approx(
+        calibration.fit_temperature(raw, result.labels), rel=1e-3)
+    metrics = json.loads((model_dir / evaluation.METRICS_FILE).read_text())
+    assert metrics["calibration"]["loss_before"] == pytest.approx(result.metrics["loss"], abs=1e-5)
+    assert metrics["calibration"]["ece_before"] == pytest.approx(result.metrics["ece"], abs=1e-6)
+    assert metrics["ece"] == metrics["calibration"]["ece_after"] == pytest.approx(
+        record["after"]["ece"], abs=1e-6)
+    assert metrics["accuracy"] == result.metrics["accuracy"]     # T never changes a prediction
+    assert metrics["unknown"]["sent_to_person"] == record["at_threshold"]["sent_to_person"]
+    for name in (evaluation.RELIABILITY_FILE, evaluation.RELIABILITY_PLOT,
+                 evaluation.RISK_COVERAGE_FILE, evaluation.RISK_COVERAGE_PLOT):
+        assert (model_dir / name).stat().st_size > 0, name
+    bins = pd.read_csv(model_dir / evaluation.RELIABILITY_FILE)
+    assert bins["images"].sum() == VALIDATION_IMAGES
+    thresholds = pd.read_csv(model_dir / evaluation.RISK_COVERAGE_FILE)
+    assert (thresholds["accepted"] + thresholds["sent_to_person"] == VALIDATION_IMAGES).all()
+
+
+def test_a_calibrated_model_is_evaluated_with_its_temperature(calibrated, result,
+                                                             sample_records_dir):
+    from effnet_helpers import calibration
+    model_dir, fitted = calibrated
+    again = evaluation.evaluate(model_dir, records_dir=sample_records_dir, write=False,
+                                progress=False)
+    assert again.temperature == fitted.calibration["temperature"]
+    np.testing.assert_allclose(again.probabilities, calibration.apply_temperature(
+        result.probabilities, again.temperature), atol=1e-5)
+    assert (again.predictions == result.predictions).all()
+    assert again.metrics["calibration"]["temperature"] == again.temperature
+    mistakes = again.mistakes
+    assert mistakes[0]["probability"] == pytest.approx(
+        again.probabilities[mistakes[0]["index"], mistakes[0]["predicted"]])
+
+
+def test_calibration_refuses_the_test_split_and_records_without_one(calibrated,
+                                                                    sample_records_dir):
+    from effnet_helpers import calibration
+    model_dir, _ = calibrated
+    with pytest.raises(calibration.CalibrationError, match="validation split"):
+        calibration.calibrate(model_dir, sample_records_dir, split="test", write=False)
+    with pytest.raises(layout.DatasetError, match="no test split"):
+        evaluation.evaluate(model_dir, records_dir=sample_records_dir, split="test", write=False,
+                            progress=False)
+
+
+def test_a_flat_folder_split_three_ways_is_trained_calibrated_and_tested(tmp_path, capsys):
+    """As a user would: a flat folder of specimens (several shots each) split three ways with a
+    group pattern, converted with its test shards, trained (a small model; the trainer reads
+    train and validation only), calibrated at the end of training, evaluated once on the test
+    split, and predicted with an "unknown" threshold."""
+    from effnet_helpers import cli
+    from tests.test_layout import SPECIMEN, make_specimens
+    flat = make_specimens(tmp_path / "flat", {"aphid": 8, "fly": 8, "mite": 8}, shots=3)
+    data, records_dir, model = tmp_path / "data", tmp_path / "records", tmp_path / "model"
+    assert cli.main(["split", str(flat), str(data), "--validation-fraction", "0.25",
+                     "--test-fraction", "0.25", "--group-by", SPECIMEN]) == 0
+    placed = sorted(p.name for p in data.rglob("*.JPG"))
+    assert placed == sorted(p.name for p in flat.rglob("*.JPG"))        # each file once
+    split_of = {p.name.split("_")[0]: set() for p in data.rglob("*.JPG")}
+    for p in data.rglob("*.JPG"):
+        split_of[p.name.split("_")[0]].add(p.parts[-3])
+    assert all(len(s) == 1 for s in split_of.values())                  # no specimen in two
+    assert cli.main(["convert", str(data), str(records_dir), "--no-progress"]) == 0
+    manifest = json.loads((records_dir / settings.MANIFEST_FILE).read_text())
+    tests = len(list((data / "test").rglob("*.JPG")))
+    assert manifest["splits"]["test"]["written"] == tests > 0
+    assert (records_dir / "test-00000-of-00001").exists()
+    capsys.readouterr()
+    assert cli.main(["inspect", str(records_dir)]) == 0
+    assert "test" in capsys.readouterr().out
+    assert cli.main(["train", str(records_dir), str(model), "--model", "lite0", "--weights", "none",
+                     "--image-size", "32", "--schedule", "0,1", "--augment", "none",
+                     "--calibrate"]) == 0
+    assert (model / settings.CALIBRATION_FILE).exists()
+    assert cli.main(["evaluate", str(model), str(records_dir), "--split", "test"]) == 0
+    metrics = json.loads((model / "evaluation-test" / evaluation.METRICS_FILE).read_text())
+    assert metrics["split"] == "test" and metrics["images"] == tests
+    assert {"ece_before", "ece_after", "loss_before", "loss_after"} <= set(metrics["calibration"])
+    assert json.loads((model / evaluation.METRICS_FILE).read_text())["split"] == "validation"
+    evaluated = pd.read_csv(model / "evaluation-test" / evaluation.PREDICTIONS_FILE)
+    cut = float(np.median(evaluated["probability"]))  # some images above it, some below
+    out = tmp_path / "predictions.csv"
+    assert cli.main(["predict", str(model), str(data / "test"), "--top-k", "2",
+                     "--reject-below", str(cut), "--output", str(out)]) == 0
+    written = pd.read_csv(out, keep_default_na=False)
+    assert len(written) == tests
+    unknown = written["label"] == settings.UNKNOWN_LABEL
+    assert (unknown == (written["probability"] < cut)).all()
+    assert (written["best_guess"] != settings.UNKNOWN_LABEL).all()
+    with pytest.raises(SystemExit) as wrong:
+        cli.main(["predict", str(model), str(data / "test"), "--reject-below", "2"])
+    assert wrong.value.code == 2 and "from 0 to 1" in capsys.readouterr().err
+
+
+def test_the_checkpoint_chosen_on_validation_becomes_a_model_directory(model_dir,
+                                                                        sample_records_dir):
+    table = pd.DataFrame({"epoch": [1, 2, 3, 4], "accuracy": [0.5, 0.9, 0.9, 0.8],
+                          "loss": [2.0, 0.7, 0.6, 0.9]})
+    assert evaluation.best_checkpoint(table) == 3                     # a tie goes to lower loss
+    assert evaluation.best_checkpoint(table.assign(loss=0.6)) == 3    # then to the later epoch
+    epochs = [e for e, _ in evaluation.checkpoint_paths(model_dir, "all")]
+    assert evaluation.checkpoint_model_dir(model_dir, epochs[-1]) == str(model_dir)
+    earlier = evaluation.checkpoint_model_dir(model_dir, epochs[0])
+    assert earlier.endswith(f"chosen-epoch-{epochs[0]:03d}")
+    checkpoint = dict(evaluation.checkpoint_paths(model_dir, "all"))[epochs[0]]
+    assert (Path(earlier) / "model.keras").read_bytes() == Path(checkpoint).read_bytes()
+    chosen = evaluation.evaluate(earlier, records_dir=sample_records_dir, progress=False)
+    assert chosen.metrics["images"] == VALIDATION_IMAGES
+    assert (Path(earlier) / evaluation.METRICS_FILE).exists()          # its own reports
+    with pytest.raises(evaluation.EvaluationError, match="no checkpoint of epoch 999"):
+        evaluation.checkpoint_model_dir(model_dir, 999)

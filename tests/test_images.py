@@ -256,13 +256,13 @@ def test_jpeg_orientation_without_exif_is_upright():
     ("png", png_bytes(5)),
 ])
 def test_fast_path_accepts_only_what_the_careful_path_stores_unchanged(name, data, tf):
-    """The converter's fast path (TensorFlow pipeline + store_unchanged) and its careful path
+    """The converter's fast path (TensorFlow's fast_check + store_unchanged) and its careful path
     (prepare_image) must agree: same bytes when the fast path accepts, else it declines."""
     try:
-        proven = [t.numpy() for t in images.decode_check(tf.constant(data))]
+        checked = [t.numpy() for t in images.fast_check(tf.constant(data))]
     except tf.errors.InvalidArgumentError:
-        proven = None  # the pipeline drops the file; the careful path decides alone
-    fast = images.store_unchanged(data, proven) if proven is not None else None
+        checked = None  # the pipeline drops the file; the careful path decides alone
+    fast = images.store_unchanged(data, checked) if checked is not None else None
     try:
         careful = images.prepare_image(data)
     except images.ImageProblem:
@@ -277,7 +277,24 @@ def test_fast_path_accepts_only_what_the_careful_path_stores_unchanged(name, dat
 
 def test_fast_path_respects_the_size_limits(tf):
     data = jpeg_bytes(6, (40, 30))
-    proven = [t.numpy() for t in images.decode_check(tf.constant(data))]
-    assert images.store_unchanged(data, proven) is not None
-    assert images.store_unchanged(data, proven, max_side=20) is None
-    assert images.store_unchanged(data, proven, max_pixels=100) is None
+
+    def stored(**limits):
+        checked = [t.numpy() for t in images.fast_check(tf.constant(data), **limits)]
+        return images.store_unchanged(data, checked)
+
+    assert (stored().height, stored().width) == (30, 40)
+    assert stored(max_side=40) is not None
+    assert stored(max_side=39) is None
+    assert stored(max_pixels=1200) is not None
+    assert stored(max_pixels=1199) is None
+
+
+def test_fast_path_proves_the_data_inside_the_limits_and_skips_the_rest(tf):
+    """A JPEG whose data is broken after an intact header fails the fast check (the pipeline then
+    leaves it to the careful path), unless the limits rule it out before any decode."""
+    whole = jpeg_bytes(7, (64, 64))
+    broken = whole[:len(whole) // 2] + bytes(len(whole) // 2)
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        images.fast_check(tf.constant(broken))
+    plain, height, width = (t.numpy() for t in images.fast_check(tf.constant(broken), max_side=32))
+    assert (bool(plain), int(height), int(width)) == (False, 64, 64)

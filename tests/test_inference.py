@@ -1,6 +1,7 @@
 """Inference: a file is predicted exactly as evaluation sees its record, any image a phone or a
 scanner makes is read (PNG, CMYK, 16-bit, EXIF-rotated, big), and a broken file is reported while
-the others are still predicted."""
+the others are still predicted. A calibrated model predicts calibrated probabilities and answers
+"unknown" below its threshold, its top-k kept."""
 from __future__ import annotations
 
 import io
@@ -121,3 +122,63 @@ def test_the_picture_of_a_prediction(predictor, tmp_path):
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     assert buffer.getvalue().startswith(b"\x89PNG")
+
+
+# --- calibrated probabilities and the "unknown" answer ---------------------------------------
+
+@pytest.fixture(scope="module")
+def calibrated_dir(trained_model_dir, tmp_path_factory):
+    """A copy of the trained model with a calibration file (temperature 2, threshold 0.9;
+    the rejection test sets its own threshold)."""
+    import json
+    import shutil
+    copy = tmp_path_factory.mktemp("calibrated") / "model"
+    shutil.copytree(trained_model_dir, copy)
+    (copy / settings.CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0,
+                                                              "threshold": 0.9}))
+    return copy
+
+
+def test_a_calibrated_model_predicts_calibrated_probabilities(predictor, calibrated_dir):
+    from effnet_helpers import calibration
+    files = sorted((settings.sample_data_dir() / "validation" / "one").glob("*.jpg"))[:8]
+    raw, _ = predictor.probabilities(files, progress=False)
+    hot = inference.load_predictor(calibrated_dir)
+    assert (hot.temperature, hot.threshold) == (2.0, 0.9)
+    warm, _ = hot.probabilities(files, progress=False)
+    np.testing.assert_allclose(warm, calibration.apply_temperature(raw, 2.0), atol=1e-5)
+    assert (warm.argmax(axis=1) == raw.argmax(axis=1)).all()
+
+
+def test_unknown_below_the_threshold_keeping_the_top_k(calibrated_dir, tmp_path):
+    write(tmp_path / "noise.png", encode(Image.fromarray(
+        np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)), "PNG"))
+    write(tmp_path / "broken.jpg", b"\xff\xd8\xff\xe0 truncated")
+    paths = [settings.sample_data_dir() / "validation", tmp_path]
+    import json
+    plain = inference.predict(calibrated_dir, paths, top_k=3, progress=False)
+    cut = float(plain["probability"].median())
+    (calibrated_dir / settings.CALIBRATION_FILE).write_text(json.dumps({"temperature": 2.0,
+                                                                        "threshold": cut}))
+    table = inference.predict(calibrated_dir, paths, top_k=3, progress=False, reject_below="auto")
+    assert list(table.columns[:5]) == ["path", "label", "probability", "best_guess", "label_2"]
+    assert table.attrs["threshold"] == cut
+    ok = table["error"] == ""
+    unknown = table["label"] == settings.UNKNOWN_LABEL
+    assert (unknown == (ok & (table["probability"] < cut))).all()
+    assert 0 < unknown.sum() < ok.sum()
+    assert (table.loc[ok, "best_guess"] == plain.loc[ok, "label"]).all()
+    assert (table["probability"].fillna(-1) == plain["probability"].fillna(-1)).all()
+    assert table.loc[~ok, "label"].tolist() == [""]     # a broken file is no "unknown"
+    fixed = inference.predict(calibrated_dir, paths, top_k=1, progress=False, reject_below=0.5)
+    assert ((fixed["label"] == settings.UNKNOWN_LABEL)
+            == (fixed["error"].eq("") & (fixed["probability"] < 0.5))).all()
+
+
+def test_reject_below_needs_a_calibration_or_a_probability(trained_model_dir, calibrated_dir):
+    with pytest.raises(inference.InferenceError, match="effnet calibrate"):
+        inference.predict(trained_model_dir, [settings.sample_data_dir() / "validation" / "one"],
+                          reject_below="auto", progress=False)
+    for wrong in (1.5, "often", -0.1):
+        with pytest.raises(inference.InferenceError, match="auto or a probability"):
+            inference.predict(calibrated_dir, [], reject_below=wrong, progress=False)

@@ -1,5 +1,6 @@
 """Stage 1, the dataset layout: scan_dataset, class_counts, the label map, find_problems,
-split_dataset and class merging (effnet_helpers.layout)."""
+split_dataset and class merging (effnet_helpers.layout); the optional test split, splits that keep
+a specimen's photos together, and near-duplicates found by the perceptual hash."""
 from __future__ import annotations
 
 import json
@@ -7,11 +8,12 @@ import os
 import unicodedata
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import encode, jpeg_bytes, make_dataset, make_flat, png_bytes, solid, write
-from effnet_helpers import layout
+from effnet_helpers import layout, settings
 from effnet_helpers.layout import DatasetError
 
 
@@ -362,3 +364,241 @@ def test_file_names_that_look_like_copies_or_hide_spaces_are_reported(tmp_path):
     assert by_file["写真のコピー.jpg"] == "file name looks like a copy"
     assert by_file["trailing space.jpg "] == "file name with control characters or edge spaces"
     assert not any(os.path.basename(p).startswith("img_") for p in problems["path"])
+
+
+# --- an optional test split -------------------------------------------------------------------
+
+def test_a_test_folder_is_scanned_counted_and_checked(tmp_path):
+    root = make_dataset(tmp_path / "d", {"train": {"a": 3, "b": 3}, "validation": {"a": 1, "b": 1},
+                                         "test": {"a": 1}})
+    leak = jpeg_bytes(8101)
+    write(root / "validation" / "b" / "leak.jpg", leak)
+    write(root / "test" / "b" / "leak.jpg", leak)
+    table = layout.scan_dataset(root)
+    counts = layout.class_counts(table)
+    assert list(counts.columns) == ["train", "validation", "test", "total"]
+    assert counts.loc["total"].tolist() == [6, 3, 2, 11]
+    problems = problems_of(root)
+    leaks = rows(problems, "same image in validation and test")
+    assert len(leaks) == 1 and leaks.iloc[0]["severity"] == "error"
+    assert list(rows(problems, "class missing from test")["class"]) == []  # b has its leak copy
+    (root / "test" / "b" / "leak.jpg").unlink()
+    missing = rows(problems_of(root), "class missing from test")
+    assert list(missing["class"]) == ["b"] and "test figures" in missing.iloc[0]["detail"]
+
+
+def test_without_a_test_folder_nothing_is_said_about_it(tmp_path):
+    root = make_dataset(tmp_path / "d", {"train": {"a": 2}, "validation": {"a": 1}})
+    assert problems_of(root).empty
+    assert "test" not in layout.class_counts(layout.scan_dataset(root)).columns
+
+
+# --- near-duplicates across splits --------------------------------------------------------------
+
+def photos(count: int = 12) -> list:
+    """Distinct photo-like images: tiles of scikit-learn's two sample photos (offline)."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+    tiles = []
+    for array in load_sample_images().images:
+        for x in (0, 200, 400):
+            for y in (0, 100, 200):
+                tiles.append(Image.fromarray(array[y:y + 220, x:x + 230]))
+    return tiles[:count]
+
+
+def cropped(image, left=0.0, top=0.0, right=0.0, bottom=0.0):
+    w, h = image.size
+    return image.crop((round(left * w), round(top * h), w - round(right * w),
+                       h - round(bottom * h)))
+
+
+def digit_image(split="validation", name="seven", index=0):
+    from PIL import Image
+    path = sorted((settings.sample_data_dir() / split / name).glob("*.jpg"))[index]
+    return Image.open(path).convert("RGB")
+
+
+COPIES = {  # what people do to a photo before it lands in the other split by mistake
+    "re-encoded at quality 40": lambda im: encode(im, "JPEG", quality=40),
+    "saved as PNG": lambda im: encode(im, "PNG"),
+    "half size": lambda im: encode(im.resize((im.width // 2, im.height // 2)), "JPEG", quality=85),
+    "double size": lambda im: encode(im.resize((im.width * 2, im.height * 2)), "JPEG"),
+    "5% off every side": lambda im: encode(cropped(im, .05, .05, .05, .05), "JPEG", quality=90),
+    "7% off the left": lambda im: encode(cropped(im, left=.07), "JPEG", quality=90),
+    "3% off the bottom": lambda im: encode(cropped(im, bottom=.03), "JPEG", quality=90),
+    "4% off two sides": lambda im: encode(cropped(im, top=.04, right=.04), "JPEG", quality=90),
+}
+
+
+@pytest.mark.parametrize("change", sorted(COPIES))
+def test_a_changed_copy_hashes_close_to_its_original(change):
+    for original in photos(6) + [digit_image(index=i) for i in range(3)]:
+        copy = layout.perceptual_hashes(COPIES[change](original))
+        bits = layout.hash_distance(layout.perceptual_hashes(encode(original, "JPEG")), copy)
+        assert bits <= settings.NEAR_DUPLICATE_BITS, (change, bits)
+
+
+def test_distinct_images_hash_far_apart():
+    hashes = [layout.perceptual_hashes(encode(p, "JPEG", quality=90)) for p in photos()]
+    distances = [layout.hash_distance(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1:]]
+    assert min(distances) > 3 * settings.NEAR_DUPLICATE_BITS  # overlapping tiles of a photo too
+    # the hash of a blank image would match every other blank image: it is not hashed
+    with pytest.raises(layout.ImageProblem, match="blank"):
+        layout.perceptual_hashes(encode(solid("RGB", (200, 200, 200), (40, 40)), "PNG"))
+
+
+def test_no_two_distinct_sample_digits_are_near_duplicates():
+    """The sample digits are the hard case (8x8 scans drawn alike): none of the 1,438 x 359
+    train/validation pairs is flagged, and the closest pair keeps a margin to the threshold."""
+    table = layout.check_images(layout.scan_dataset(settings.sample_data_dir()), progress=False)
+    assert (table["phash"].map(len) > 0).all()
+    stacks = [np.stack([np.frombuffer(h, np.uint8).reshape(-1, 32)
+                        for h in table.loc[table["split"] == s, "phash"]])
+              for s in ("train", "validation")]
+    close = [bits for _, _, bits in layout.near_duplicate_pairs(*stacks, 40)]
+    assert close and min(close) >= settings.NEAR_DUPLICATE_BITS + 4   # 0 pairs flagged
+
+
+def test_find_problems_reports_near_duplicates_in_two_splits(tmp_path):
+    root = make_dataset(tmp_path / "d", {"train": {"a": 2, "b": 2}, "validation": {"a": 1},
+                                         "test": {"b": 1}})
+    pictures = photos(4)
+    write(root / "train" / "a" / "photo.jpg", encode(pictures[0], "JPEG", quality=95))
+    write(root / "validation" / "a" / "photo_small.jpg", COPIES["half size"](pictures[0]))
+    write(root / "train" / "b" / "other.jpg", encode(pictures[1], "JPEG", quality=95))
+    write(root / "test" / "b" / "other_cropped.jpg", COPIES["7% off the left"](pictures[1]))
+    write(root / "test" / "b" / "unrelated.jpg", encode(pictures[2], "JPEG"))
+    problems = problems_of(root)
+    near = problems[problems["problem"].str.startswith("near-duplicate")]
+    found = sorted((r["problem"], tuple(sorted(map(os.path.basename, r["path"].split(" | ")))))
+                   for _, r in near.iterrows())
+    assert found == [("near-duplicate in train and test", ("other.jpg", "other_cropped.jpg")),
+                     ("near-duplicate in train and validation", ("photo.jpg", "photo_small.jpg"))]
+    assert set(near["severity"]) == {"warning"}
+    assert "leak" in near.iloc[0]["detail"]
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+SPECIMEN = r"^([^_]+)_"
+
+
+def make_specimens(root, classes: dict, shots: int = 3, seed: int = 0) -> Path:
+    """root/<class>/<specimen>_<time>_<shot>.JPG: `shots` photos of each specimen."""
+    n = seed * 10_000
+    for name, specimens in classes.items():
+        for s in range(specimens):
+            for shot in range(shots):
+                n += 1
+                write(Path(root) / name / f"{name[:2]}{s:04d}_2020123112{shot:04d}_{shot + 1:02d}"
+                      f".JPG", jpeg_bytes(n, (16, 16)))
+    return Path(root)
+
+
+def test_group_keys():
+    names = ["100000_20201231123456_01.JPG", "100000_20201231123457_02.JPG", "IMG_1.jpg", "x.jpg"]
+    assert layout.group_keys(names, SPECIMEN) == ["100000", "100000", "IMG", None]
+    assert layout.group_keys(names, r"\d{6}") == ["100000", "100000", None, None]
+    with pytest.raises(DatasetError, match="not a regular expression"):
+        layout.group_keys(names, "([")
+
+
+def test_a_group_split_keeps_every_specimen_in_one_split(tmp_path):
+    source = make_specimens(tmp_path / "flat", {"aphid": 20, "fly": 14, "mite": 9}, shots=3)
+    write(source / "fly" / "loose.jpg", jpeg_bytes(99, (16, 16)))   # matches no group
+    plan = layout.split_dataset(source, tmp_path / "out", validation_fraction=0.2,
+                                test_fraction=0.2, group_by=SPECIMEN, seed=7)
+    placed = plan[plan["split"] != "skipped"]
+    assert len(placed) == (20 + 14 + 9) * 3 + 1 and placed["source"].is_unique
+    assert placed.dropna(subset=["group"]).groupby("group")["split"].nunique().max() == 1
+    on_disk = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.*"))
+    assert len(on_disk) == len(placed)
+    assert {Path(p).name for p in on_disk} == {Path(p).name for p in placed["source"]}
+    shares, text = layout.split_report(plan)
+    assert list(shares.columns) == ["train", "validation", "test"]
+    assert shares.loc["target"].tolist() == pytest.approx([60.0, 20.0, 20.0])
+    classes = shares.drop(index="target")
+    assert ((classes - shares.loc["target"]).abs().to_numpy().max() < 12)  # groups of 3 shots
+    assert "44 groups" in text or "43 groups" in text
+    assert "groups in two splits: 0" in text and "1 files matched no group" in text
+    problems = layout.find_problems(layout.scan_dataset(tmp_path / "out"), group_by=SPECIMEN)
+    assert rows(problems, "group in").empty
+    again = layout.split_dataset(source, tmp_path / "again", validation_fraction=0.2,
+                                 test_fraction=0.2, group_by=SPECIMEN, seed=7)
+    assert split_of(again) == split_of(plan)
+
+
+def test_a_random_split_of_specimens_leaks_and_the_report_names_the_groups(tmp_path):
+    source = make_specimens(tmp_path / "flat", {"aphid": 10, "fly": 10}, shots=4)
+    layout.split_dataset(source, tmp_path / "out", validation_fraction=0.3, seed=1)
+    problems = layout.find_problems(layout.scan_dataset(tmp_path / "out"), group_by=SPECIMEN)
+    spanning = rows(problems, "group in train and validation")
+    assert len(spanning) > 5 and set(spanning["severity"]) == {"error"}
+    assert "4 files" in spanning.iloc[0]["detail"]
+    nothing = layout.find_problems(layout.scan_dataset(tmp_path / "out"), group_by=r"^zzz(\d)")
+    assert list(rows(nothing, "matches no file name")["severity"]) == ["warning"]
+
+
+def test_a_three_way_split_is_stratified_with_a_test_share(tmp_path):
+    counts = {"a": 20, "b": 10, "c": 3, "d": 2, "e": 1}
+    source = make_flat(tmp_path / "flat", counts)
+    plan = layout.split_dataset(source, tmp_path / "out", validation_fraction=0.2,
+                                test_fraction=0.1, seed=2)
+    sizes = pd.crosstab(plan["class"], plan["split"]).reindex(
+        columns=["train", "validation", "test"], fill_value=0)
+    assert sizes.loc["a"].tolist() == [14, 4, 2]
+    assert sizes.loc["b"].tolist() == [7, 2, 1]
+    assert sizes.loc["c"].tolist() == [1, 1, 1]        # at least one each from three images
+    assert sizes.loc["d"].tolist() == [1, 1, 0]
+    assert sizes.loc["e"].tolist() == [1, 0, 0]
+    # the validation part is the one a two-way split with the same seed picks
+    two = layout.split_dataset(source, tmp_path / "two", validation_fraction=0.2, seed=2)
+    assert ({k for k, v in split_of(plan).items() if v == "validation"}
+            == {k for k, v in split_of(two).items() if v == "validation"})
+    assert layout.class_counts(layout.scan_dataset(tmp_path / "out")).columns[2] == "test"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"test_fraction": -0.1}, "test_fraction"),
+    ({"validation_fraction": 0.5, "test_fraction": 0.5}, "leave images for training"),
+    ({"group_by": "(unclosed"}, "not a regular expression"),
+])
+def test_a_three_way_split_refuses_bad_options(tmp_path, kwargs, message):
+    source = make_flat(tmp_path / "flat", {"a": 3})
+    with pytest.raises(DatasetError, match=message):
+        layout.split_dataset(source, tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_split_command_with_a_test_share_and_groups(tmp_path, capsys):
+    from effnet_helpers import cli
+    source = make_specimens(tmp_path / "flat", {"aphid": 10, "fly": 10}, shots=2)
+    assert cli.main(["split", str(source), str(tmp_path / "out"), "--test-fraction", "0.2",
+                     "--group-by", SPECIMEN]) == 0
+    out = capsys.readouterr().out
+    assert "test" in out and "20 groups" in out and "groups in two splits: 0" in out
+    assert cli.main(["split", str(source), str(tmp_path / "o2"), "--group-by", "(bad"]) == 2
+    assert "not a regular expression" in capsys.readouterr().err
+    assert cli.main(["split", str(source), str(tmp_path / "o3"), "--test-fraction", "0.9"]) == 2
+    assert cli.main(["layout", str(tmp_path / "out"), "--group-by", SPECIMEN]) == 0
+    assert "No problems found" in capsys.readouterr().out
+
+
+def test_carving_a_test_split_keeps_validation_as_it_is(tmp_path):
+    root = make_dataset(tmp_path / "d", {"train": {"a": 20, "b": 10},
+                                         "validation": {"a": 4, "b": 2}})
+    plan = layout.carve_test_split(root, tmp_path / "out", test_fraction=0.2, mode="hardlink")
+    counts = layout.class_counts(layout.scan_dataset(tmp_path / "out"))
+    assert counts.loc["a"].tolist() == [16, 4, 4, 24] and counts.loc["b"].tolist() == [8, 2, 2, 12]
+    for path in (root / "validation").rglob("*.jpg"):
+        assert (tmp_path / "out" / path.relative_to(root)).read_bytes() == path.read_bytes()
+    carved = {str(Path(p).relative_to(root / "train"))
+              for p in plan.loc[plan["split"] == "test", "source"]}
+    kept = {str(p.relative_to(tmp_path / "out" / "train"))
+            for p in (tmp_path / "out" / "train").rglob("*.jpg")}
+    assert len(carved) == 6 and not carved & kept
+    assert carved | kept == {str(p.relative_to(root / "train"))
+                             for p in (root / "train").rglob("*.jpg")}
+    with pytest.raises(DatasetError, match="already has a test/ folder"):
+        layout.carve_test_split(tmp_path / "out", tmp_path / "again")

@@ -214,11 +214,11 @@ def test_show_augmentations_draws_one_row_per_switch(digits):
     import matplotlib.pyplot as plt
     fig = pipeline.show_augmentations(digits, image_size=48, n=3)
     rows = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
-    assert rows[0] == "original" and len(fig.axes) == 3 * len(rows)
+    assert rows[0].startswith("original") and len(fig.axes) == 3 * len(rows)
     assert {"flip", "rotate90", "randaugment"} <= set(rows) and any("mixup" in r for r in rows)
     plt.close(fig)
     fig = pipeline.show_augmentations(digits, Augment(flip=True), image_size=48, n=2)
-    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["original", "flip"]
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["original\n(crop)", "flip"]
     plt.close(fig)
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 from conftest import (assert_conversion_consistent, bomb_png_bytes, encode, exif_rotated_jpeg,
                       jpeg_bytes, make_dataset, png16_bytes, png_bytes, read_records,
                       shard_names, skipped_rows, smooth_array, solid, write)
-from effnet_helpers import layout, records, settings
+from effnet_helpers import images, layout, records, settings
 from effnet_helpers.layout import DatasetError
 
 # The tensorflow/tpu converter's features (REFERENCE.md, section 1): key -> (list kind, value).
@@ -265,9 +265,9 @@ def test_shard_count_from_shard_size(ordered, tmp_path):
 def test_shards_option_is_capped_by_the_files_and_default_size_gives_one(ordered, tmp_path):
     manifest = convert(ordered["data"], tmp_path / "many", shards=50)
     assert_conversion_consistent(tmp_path / "many", manifest)
-    assert [len(manifest["splits"][s]["shards"]) for s in settings.SPLITS] == [30, 8]
+    assert [len(manifest["splits"][s]["shards"]) for s in ("train", "validation")] == [30, 8]
     manifest = convert(ordered["data"], tmp_path / "default")
-    assert [len(manifest["splits"][s]["shards"]) for s in settings.SPLITS] == [1, 1]
+    assert [len(manifest["splits"][s]["shards"]) for s in ("train", "validation")] == [1, 1]
     with pytest.raises(DatasetError, match="at least 1"):
         convert(ordered["data"], tmp_path / "zero", shards=0)
 
@@ -280,6 +280,20 @@ def test_max_side_shrinks_every_image(ordered, tmp_path):
         for example in all_examples(tmp_path / "small", split):
             check_schema(example, manifest["classes"])
             assert (value(example, "image/width"), value(example, "image/height")) == (16, 16)
+
+
+def test_the_fast_pipeline_proves_plain_jpegs_and_leaves_the_rest_to_the_careful_path(tmp_path):
+    files = {"plain.jpg": jpeg_bytes(1, (40, 30)), "big.jpg": jpeg_bytes(2, (80, 60)),
+             "png.jpg": png_bytes(3), "cut.jpg": jpeg_bytes(4, (64, 64))[:300],
+             "rotated.jpg": exif_rotated_jpeg()}
+    paths = [str(write(tmp_path / name, data)) for name, data in files.items()]
+    got = {index: rest for index, *rest in
+           records._fast_checks(paths, 2, max_side=64, max_pixels=settings.MAX_PIXELS, batch=2)}
+    assert got[0] == [files["plain.jpg"], True, 30, 40]
+    assert got[1] == [b"", False, 60, 80]   # over max_side: not decoded here, bytes not carried
+    assert sorted(got) == [0, 1, 4]         # no JPEG, a cut one: left out for the careful path
+    assert got[4][1] is True                # TensorFlow decodes it, but it is stored sideways:
+    assert images.store_unchanged(got[4][0], got[4][1:]) is None   # the careful path rotates it
 
 
 def test_a_shard_of_bad_images_leaves_no_file_and_names_stay_consistent(tmp_path):

@@ -28,19 +28,25 @@
 # %% [markdown]
 # ## セットアップ
 #
-# このセルは、リポジトリをクローンした環境でも、新しく開いた Colab セッションでも動きます。ワークブックの補助パッケージ `effnet_helpers` が見つからなければ、リポジトリを取得してインストールします。セッションにすでに TensorFlow があれば、それを置き換えることはありません。
+# このセルは、リポジトリのチェックアウトでも新しい Colab セッションでも動きます。ワークブックの補助パッケージ `effnet_helpers` が見つからないときは、ワークブックのリリース `RELEASE` をクローンしてインストールします。セッションにすでに TensorFlow があれば、それを置き換えることはありません。**TPU ランタイム**には 2025 年以降 TensorFlow が入っていないため、`runtime.ensure_tensorflow()` が TensorFlow とその TPU 版をインストールし、そこで止まって、セッションを一度だけ再起動するよう求めます。
+#
+# Colab では出力を **Google ドライブ**（`MyDrive/effnet_work`。マウントの許可を Colab が一度だけ求めます）に保存するので、VM が再割り当てされてもチェックポイントを含めて何も失われません。VM の中に置きたいときは `KEEP_ON_DRIVE = False` にしてください。データが `gs://` バケットにある場合は、TensorFlow が読めるように、Colab で最初に一度 `from google.colab import auth; auth.authenticate_user()` を実行してください。
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+RELEASE = "v0.1.0"  # これらのノートブックが対象とするワークブックのリリース
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # セッションの TensorFlow を置き換えることはない
 
 # %%
 import inspect
@@ -54,6 +60,10 @@ from effnet_helpers import datasets, layout, plots, runtime, settings
 runtime.ensure_tensorflow()
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # Colab では出力を Google ドライブに置く（VM が再割り当てされても失われない）
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## パラメータ
@@ -76,7 +86,7 @@ DATA_DIR = datasets.get_dataset(DATASET)
 print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\noutputs: {OUTPUT_DIR}")
 
 # %% [markdown]
-# ## 1. フォルダ構成：`train/` と `validation/`、クラスごとに1フォルダ
+# ## 1. フォルダ構成：`train/`、`validation/`、`test/`、クラスごとに1フォルダ
 #
 # ```
 # DATA_DIR/
@@ -85,15 +95,18 @@ print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\noutputs: {OUTPUT_DIR}")
 # │   │   ├── IMG_0001.jpg
 # │   │   └── ...
 # │   └── whitefly/
-# └── validation/            モデルを公正に測るため学習から外しておく画像（検証データ）
+# ├── validation/            選ぶために学習から外しておく画像（検証データ）：エポック、設定、しきい値
+# │   ├── aphid/
+# │   └── whitefly/
+# └── test/                  （任意）最終モデルを一度だけ測るために外しておく画像（テストデータ）
 #     ├── aphid/
 #     └── whitefly/
 # ```
 #
-# **フォルダ名がそのままラベルになります**。ラベルを書いた表計算ファイルを別に管理して、画像と食い違わないよう気を配る必要はありません。2つの分割（split）には同じクラスのフォルダを置きます。私たちのデータセットの最上位を見てみましょう。
+# **フォルダ名がそのままラベルになります**。ラベルを書いた表計算ファイルを別に管理して、画像と食い違わないよう気を配る必要はありません。どの分割（split）にも同じクラスのフォルダを置きます。`test/` は任意です。2つの分割だけでもすべて動きますが、3つ目の分割が画像を割くだけの価値をもつ理由は第 6 節で説明します。私たちのデータセットの最上位を見てみましょう。
 
 # %%
-for split in settings.SPLITS:
+for split in [s for s in settings.SPLITS if (Path(DATA_DIR) / s).is_dir()]:
     classes = sorted(p.name for p in (Path(DATA_DIR) / split).iterdir() if p.is_dir())
     print(f"{split}/  {len(classes)} class folders: {', '.join(classes)}")
     first = sorted((Path(DATA_DIR) / split / classes[0]).iterdir())[:3]
@@ -138,7 +151,7 @@ plots.sample_grid(table, per_class=GRID_PER_CLASS, split="train");
 # %% [markdown]
 # ## 4. 学習より先に問題を見つける
 #
-# `layout.check_images` は、ノートブック 02 の TFRecord 変換器と同じ規則ですべての画像を開きます。そのため、ここで報告されるものは、変換時に読み飛ばされるものとちょうど一致します。続いて `layout.find_problems` が、ほかに知っておくべきことをすべて集めます。画像が空のクラスや片方の分割にしかないクラス、訓練データと検証データの間の重複画像（**リーク**（leak）：学習に使った写真でモデルをテストすることになり、検証の正解率が実際より良く見えます）、拡張子と中身の形式が食い違うファイル、紛らわしいクラス名などです。
+# `layout.check_images` は、ノートブック 02 の TFRecord 変換器と同じ規則ですべての画像を開きます。そのため、ここで報告されるものは、変換時に読み飛ばされるものとちょうど一致します。続いて `layout.find_problems` が、ほかに知っておくべきことをすべて集めます。画像が空のクラスや1つの分割にしかないクラス、分割をまたぐ重複画像（**リーク**（leak）：学習に使った写真でモデルをテストすることになり、検証の正解率が実際より良く見えます）、拡張子と中身の形式が食い違うファイル、紛らわしいクラス名などです。
 
 # %%
 checked = layout.check_images(table)
@@ -148,6 +161,39 @@ print(f"{len(problems)} problems in {DATASET}")
 problems.head(10)
 
 # %% [markdown]
+# **ほぼ重複した画像（near-duplicate）。** リークした写真が同じファイルであることはまれです。メールに添付するために縮小されたり、切り抜かれたり、保存し直されたりしています。バイト列の一致ではそれを見抜けないため、`check_images` は各画像の*知覚ハッシュ*（perceptual hash）も計算します。画像の大まかな形を表す 256 ビットで（最も低い周波数のコサイン成分の符号、`imagehash` ライブラリの pHash）、画像全体と、それを軽く切り抜いた 72 通りの画像について求めます。ハッシュの違いが `settings.NEAR_DUPLICATE_BITS` ビット以下の2枚の画像は、ほぼ重複として報告されます。訓練画像を1枚、コピーが作られるときのように保存し直して、元の画像および別の画像と比べてみましょう。
+
+# %%
+import io
+
+from PIL import Image
+
+from effnet_helpers import storage
+
+
+def re_saved(data: bytes, crop=0.05, size=96, quality=60) -> bytes:
+    """The photo cropped by 5% on each side, resized and saved again, as copies often are."""
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = image.size
+    image = image.crop((round(crop * w), round(crop * h), w - round(crop * w), h - round(crop * h)))
+    buffer = io.BytesIO()
+    image.resize((size, size)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+# %%
+first, other = (storage.read_bytes(p) for p in layout.candidates(table)["path"].iloc[:2])
+original = layout.perceptual_hashes(first)
+for name, data in {"re-saved copy": re_saved(first), "another image": other}.items():
+    bits = layout.hash_distance(original, layout.perceptual_hashes(data))
+    verdict = "near-duplicate" if bits <= settings.NEAR_DUPLICATE_BITS else "a different image"
+    print(f"{name:>14}: {bits:3d} of 256 bits from the original -> {verdict}")
+near = problems[problems["problem"].str.startswith("near-duplicate")]
+print(f"near-duplicate pairs across the splits of {DATASET}: {len(near)}")
+
+# %% [markdown]
+# このしきい値をどう選んだかは docs/evaluation.md に書いてあります。再エンコード、縮小、軽い切り抜き（1辺、2辺、または4辺すべてから最大 8%）をしたコピーはしきい値の内側に収まり、一方でサンプルデータの異なる数字どうしがそこまで近づくことはありません。数字の画像は、たいていの写真よりも互いに似ているにもかかわらず、です。
+#
 # サンプルデータはきれいです。しかし実際のフォルダがきれいなことはまずありません。そこで、現実の写真フォルダによくある乱れを1種類ずつ仕込んだ小さなコピーを作ってみましょう。補助関数を読んでみてください。1行が1つの問題を作ります。
 
 # %%
@@ -165,9 +211,9 @@ messy_problems.assign(file=messy_problems["path"].str.replace(str(messy) + "/", 
 # エラー（error）は学習の前に直す必要があります（リークしたコピーを削除し、壊れたファイルを取り除きます）。警告（warning）は一度見ておく価値があります。情報（info）は、報告したうえで除外されるファイルです。黙って消えるものは何もありません。
 
 # %% [markdown]
-# ## 5. 分割されていないフォルダを訓練用と検証用に分ける
+# ## 5. 分割されていないフォルダを訓練用・検証用・テスト用に分ける
 #
-# 多くのデータセットは、花のダウンロード（`flower_photos/daisy/*.jpg`）のように、分割のないクラスごとのフォルダで配布されています。`layout.split_dataset` は**クラスごとに**一定の割合を検証データに回します（層化分割、stratified split）。シードを固定するので、何度実行しても同じ分割になります。コピーの代わりにリンクを作れば、ディスク容量も節約できます。サンプルの訓練画像を分割なしのフォルダにしたコピーで試してみます。
+# 多くのデータセットは、花のダウンロード（`flower_photos/daisy/*.jpg`）のように、分割のないクラスごとのフォルダで配布されています。`layout.split_dataset` は**クラスごとに**一定の割合を検証データに回し、`test_fraction` を指定すればテストデータにも回します（層化分割、stratified split）。シードを固定するので、何度実行しても同じ分割になります。コピーの代わりにリンクを作れば、ディスク容量も節約できます。サンプルの訓練画像を分割なしのフォルダにしたコピーで試してみます。
 
 # %%
 flat = OUTPUT_DIR / "flat"
@@ -178,16 +224,64 @@ for path in layout.candidates(table).query("split == 'train'")["path"]:
 
 split_dir = OUTPUT_DIR / "split_demo"
 shutil.rmtree(split_dir, ignore_errors=True)
-plan = layout.split_dataset(flat, split_dir, validation_fraction=0.2, seed=42, mode="symlink")
-pd.crosstab(plan["class"], plan["split"], margins=True)
+plan = layout.split_dataset(flat, split_dir, validation_fraction=0.2, test_fraction=0.15,
+                            seed=42, mode="symlink")
+pd.crosstab(plan["class"], plan["split"], margins=True)[["train", "validation", "test", "All"]]
 
 # %% [markdown]
-# どのクラスも、画像のおよそ 20% を検証データに回しています。同じシードでもう一度実行すれば、同じファイルが同じ分割に入ります。これがあるからこそ、実行と実行の結果を比べられるのです。
-
-# %% [markdown]
-# ## 6. クラスを統合する
+# 各クラスから画像の約 20% が検証データに、15% がテストデータに回ります。同じシードでもう一度実行すれば、同じファイルが同じ分割に入ります。だからこそ、実行どうしの結果を比べられるのです。
 #
-# 2つのクラスが写真からは見分けられないことや、あるクラスの画像が少なすぎて学習できないことがあります。このワークブックの元になったシステムでは、JSON の対応表（`--translate_classes`）`{"old": "new"}` でクラスを統合していました。対応表にないクラスは名前がそのまま残ります。たとえば、私たちの手書きでは "one" と "seven" が似すぎているとしましょう。
+# **1つの個体の写真は一緒にしておきます。** このワークブックの元になったシステムの害虫写真には、`100000_20201231123456_01.JPG` のような名前が付いています。個体、時刻、撮影番号です。1匹の虫を何枚か撮った写真はほとんど同じ画像なので、1枚目を訓練データに、2枚目を検証データに入れるようなランダムな分割はリークを生みます。しかも、どんな重複チェックでも証明できない形のリークです。`group_by` は、最初のグループが個体を表す正規表現で、各グループを1つの分割にまとめておきます。数字の画像には個体がないので、ここでは見立てを使います。各クラスの連続する3枚の画像を、1つの「個体」を撮った3枚の「写真」とみなします。
+
+# %%
+specimens = OUTPUT_DIR / "specimens"
+shutil.rmtree(specimens, ignore_errors=True)
+for name, files in layout.candidates(table).query("split == 'train'").groupby("class"):
+    (specimens / name).mkdir(parents=True)
+    for i, path in enumerate(sorted(files["path"])):
+        shot = specimens / name / f"{name}{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # 例：one007_02.jpg
+        shot.symlink_to(Path(path).resolve())
+GROUP_BY = r"^([^_]+)_"  # 個体：最初の "_" より前のすべて
+print(layout.group_keys(["one007_01.jpg", "one007_02.jpg", "100000_20201231123456_01.JPG"],
+                        GROUP_BY))
+
+# %%
+for name, group_by in (("random", None), ("grouped", GROUP_BY)):
+    out = OUTPUT_DIR / f"split_{name}"
+    shutil.rmtree(out, ignore_errors=True)
+    grouped_plan = layout.split_dataset(specimens, out, validation_fraction=0.2, seed=42,
+                                        mode="symlink", test_fraction=0.15, group_by=group_by)
+    found = layout.find_problems(layout.scan_dataset(out), group_by=GROUP_BY)
+    spanning = found[found["problem"].str.startswith("group in")]
+    print(f"{name:>8} split: {len(spanning):3d} specimens with photos in two splits")
+
+# %% [markdown]
+# グループ単位の分割が、指定した割合にどこまで近づいたかを見ます。グループごとまとめて移るので、各クラスの割合は 65 / 20 / 15 に近づくことしかできません。
+
+# %%
+shares, report = layout.split_report(grouped_plan)
+print(report)
+shares.tail(4)
+
+# %% [markdown]
+# ## 6. テスト用の分割は最後の最後まで取っておく
+#
+# 検証データは**選ぶ**ための場所です。最良のエポック（ノートブック 04）、確信度を正直にする温度、それを下回るとモデルが「不明」と答えるしきい値などを選びます。どの選択も検証画像に少しずつ合わせ込むことになるので、選んだモデルの検証データでの数値は楽観的です。同じ画像で何度か試したうちの最良の結果だからです。テスト用の分割はどの選択にも関わりません。最後に一度だけ測り、報告すべきなのはその数値です。
+#
+# サンプルデータには `train/` と `validation/` しか含まれていません（そのテストとベンチマークが測っているのはそれです）。ワークブックの残りの部分では、`stages.dataset_dir` が、**訓練**画像からテスト用の分割を切り出したコピーを渡します。各クラスの 15% が `test/` に移り、検証データはまったくそのままです。自分のフォルダでは、`test/` フォルダを作るか、`test_fraction` を指定して分割してください。テスト用の分割がないデータセットも、これまでどおり動きます。
+
+# %%
+from effnet_helpers import stages
+
+WORKBOOK_DATA = stages.dataset_dir(DATASET)  # 作業ディレクトリの下に一度だけ作る
+workbook_counts = layout.class_counts(layout.scan_dataset(WORKBOOK_DATA))
+print(f"notebooks 02-05 use {WORKBOOK_DATA}")
+workbook_counts.tail(3)
+
+# %% [markdown]
+# ## 7. クラスを統合する
+#
+# 2つのクラスが写真からは見分けられないことや、あるクラスの画像が少なすぎて学習できないことがあります。元のシステムでは、JSON の対応表（`--translate_classes`）`{"old": "new"}` でクラスを統合していました。対応表にないクラスは名前がそのまま残ります。たとえば、私たちの手書きでは "one" と "seven" が似すぎているとしましょう。
 
 # %%
 mapping = {"one": "one-or-seven", "seven": "one-or-seven"}
@@ -200,7 +294,7 @@ layout.class_counts(merged)
 # 同じファイルは以降のすべての段階で使えます。`effnet convert --merge-classes merge_classes.json` は統合済みのレコードを書き出し、学習時に読み込みながら統合することもできます。
 
 # %% [markdown]
-# ## 7. ラベルマップ：0 番はどのクラス？
+# ## 8. ラベルマップ：0 番はどのクラス？
 #
 # モデルが出力するのは数値です。それをクラス名に戻すのがラベルマップです。クラスには**フォルダ名をソートした順**に番号が振られます。これは、このワークブックが互換性を保っている tensorflow/tpu の変換器の規則です。ソートはアルファベット順であって、意味の順ではありません。サンプルデータでは、0 番は "zero" ではなく "eight" です。
 
@@ -227,6 +321,7 @@ if DATASET == "sample":
     print(dict(enumerate(classes)))
     print(counts.loc["total"].to_dict())
     print(sorted(set(messy_problems["problem"])))
+    print("with the test split:", workbook_counts.loc["total"].to_dict())
 
 # %% [markdown]
 # ## 次のステップ

@@ -18,7 +18,7 @@
 #
 # ノートブック 01 では、チェック済みの画像フォルダとラベルマップができました。ここではそれらの画像を **TFRecord** ファイルにまとめます。TFRecord は、少数の大きなファイルにシャード（shard）分割した形式で、ローカルディスクからでも、Google ドライブからでも、TPU が読む Cloud Storage のバケットからでも、TensorFlow が高速かつ並列に読み込めます。
 #
-# 最後には、tensorflow/tpu の EfficientNet 変換器と同じ形式の `train-*-of-*` と `validation-*-of-*` のシャードが、ラベルマップ、マニフェスト（manifest）、読み飛ばしたファイルのレポートとともに手元に残ります。
+# 最後には、tensorflow/tpu の EfficientNet 変換器と同じ形式の `train-*-of-*` と `validation-*-of-*` のシャード（データセットにテスト用の分割があれば `test-*-of-*` も。サンプルデータにはノートブック 01 以降テスト用の分割があります）が、ラベルマップ、マニフェスト（manifest）、読み飛ばしたファイルのレポートとともに手元に残ります。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/02_tfrecord_conversion.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/02_tfrecord_conversion.ipynb)
@@ -28,19 +28,25 @@
 # %% [markdown]
 # ## セットアップ
 #
-# リポジトリをクローンした環境でも、新しい Colab セッションでも動きます（ワークブックの補助パッケージがなければインストールし、セッションの TensorFlow は置き換えません）。
+# リポジトリのチェックアウトでも新しい Colab セッションでも動きます（補助パッケージが見つからないときはワークブックのリリース `RELEASE` をインストールし、セッションの TensorFlow を置き換えることはありません）。**TPU ランタイム**には 2025 年以降 TensorFlow が入っていないため、`runtime.ensure_tensorflow()` が TensorFlow とその TPU 版をインストールし、そこで止まって、セッションを一度だけ再起動するよう求めます。
+#
+# Colab では出力を **Google ドライブ**（`MyDrive/effnet_work`。マウントの許可を Colab が一度だけ求めます）に保存するので、VM が再割り当てされてもチェックポイントを含めて何も失われません。VM の中に置きたいときは `KEEP_ON_DRIVE = False` にしてください。データが `gs://` バケットにある場合は、TensorFlow が読めるように、Colab で最初に一度 `from google.colab import auth; auth.authenticate_user()` を実行してください。
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+RELEASE = "v0.1.0"  # これらのノートブックが対象とするワークブックのリリース
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # セッションの TensorFlow を置き換えることはない
 
 # %%
 import inspect
@@ -54,6 +60,10 @@ import tensorflow as tf
 
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # Colab では出力を Google ドライブに置く（VM が再割り当てされても失われない）
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## パラメータ
@@ -72,7 +82,9 @@ RECORDS_BUCKET = ""
 # %%
 PROFILE = settings.profile()  # CI プロファイルは 1 MB のシャードを使うので、サンプルでも複数のシャードになります
 SHARD_SIZE_MB = min(SHARD_SIZE_MB, PROFILE["shard_size_mb"])
-DATA_DIR = datasets.get_dataset(DATASET)  # "flowers" は必要なときにダウンロードして分割します
+from effnet_helpers import stages  # noqa: E402
+
+DATA_DIR = stages.dataset_dir(DATASET)  # ノートブック 01 のテスト用の分割つき。"flowers" はダウンロードする
 RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
 print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}")
 
@@ -145,7 +157,7 @@ print("identical to the hand-built record:", same == serialized)
 # `records.convert_dataset` は、これをすべての画像に対して行い、さらに実際のデータセットで必要になる処理も引き受けます。
 #
 # - **すべての画像を検査します**。使うのは学習と同じ、TensorFlow 自身の JPEG デコーダです。問題のない JPEG はバイト単位でそのまま格納します。それ以外でもデコードできるもの（PNG、GIF、BMP、WebP、CMYK やグレースケールの JPEG、透過 PNG、16 ビット PNG）は RGB の JPEG に変換し、スマートフォンの写真は EXIF の向き情報に従って正しい向きに直します。使えないファイルは**読み飛ばして理由とともに報告します**。黙って捨てることはありません。見つかった数 = 書き込んだ数 + 読み飛ばした数、が常に成り立ちます。
-# - **シャード**：訓練用のシャードには画像をシャッフルして入れ（どのシャードにもすべてのクラスが入るように）、検証用のシャードはソート順のままにします。シャードの数は `SHARD_SIZE_MB` から決まります。
+# - **シャード**：訓練用のシャードには画像をシャッフルして入れ（どのシャードにもすべてのクラスが入るように）、検証用とテスト用のシャードはソート順のままにします。シャードの数は `SHARD_SIZE_MB` から決まります。学習が読むのは訓練用と検証用のシャードだけで、テスト用のシャードはノートブック 04 の最後の節まで出番を待ちます。
 # - **並列処理**：画像の検査は CPU の全コアで行い、進捗バーを表示します。
 # - **中断しても安全**：各シャードは `.incomplete/` の中に一時的な名前で書き、完成してから名前を変えます。接続が切れたら同じセルをもう一度実行すれば、できあがっているシャードの続きから再開します。最終的な名前のファイルが現れるのは、すべてが終わったときだけです。
 

@@ -14,43 +14,39 @@
 # ---
 
 # %% [markdown]
-# # 03 · Transfer training on a TPU, a GPU or the CPU
+# # 03 · 転移学習：TPU・GPU・CPU のどれでも学習する
 #
-# Notebook 02 left TFRecord shards and a label map. Here you train an EfficientNet on them by
-# **transfer learning**, as the insect classifier this workbook grew from did (notebook 01 tells
-# its story): start from a network already trained on ImageNet, put a **new head on its frozen
-# backbone** (fast, safe), then **fine-tune** the backbone's later blocks (slower, more
-# accurate). You will see what the pretrained backbone knows before any training, write the
-# recipe in a few lines of Keras, then run it for real with checkpoints, and compare it with the
-# same epochs from random weights. Every epoch is checkpointed, so a Colab disconnect costs you
-# at most one epoch: run the training cell again and it resumes.
+# ノートブック 02 で TFRecord のシャードとラベルマップができました。ここではそれを使い、このワークブックの元になった昆虫分類器（その経緯はノートブック 01 にあります）と同じように、**転移学習**（transfer learning）で EfficientNet を学習します。ImageNet ですでに学習済みのネットワークから出発し、**凍結**（freezing）した**バックボーン**（backbone）の上に**新しいヘッド**（head）を載せて学習し（速く、安全）、続いてバックボーンの後半のブロックを**ファインチューニング**（fine-tuning）します（遅いが、より高精度）。学習の前に事前学習済みのバックボーンが何を知っているかを確かめ、そのレシピを数行の Keras で書き、チェックポイント付きで本番として実行し、ランダムな重みから同じエポック数だけ学習した場合と比べます。エポックごとにチェックポイントを保存するので、Colab の接続が切れても失うのは高々1エポック分です。学習のセルをもう一度実行すれば再開します。
 #
-# At the end, the model directory holds the trained model, its label map, its configuration and
-# its history: everything notebooks 04 and 05 need.
+# 最後には、学習済みモデル、そのラベルマップ、設定、学習履歴がモデルディレクトリにそろいます。ノートブック 04 と 05 に必要なものがすべて入っています。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/03_transfer_training.ipynb)
-# [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/03_transfer_training.ipynb)
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/03_transfer_training.ipynb)
 #
 # 英語版（原文）：[03_transfer_training.ipynb](../03_transfer_training.ipynb)。この日本語版は英語版から生成しており、コードは英語版と同一です。
 
 # %% [markdown]
 # ## セットアップ
 #
-# 新しい Colab セッションでは、このセルがワークブックの補助パッケージをインストールします。**TPU ランタイム**には 2025 年以降 TensorFlow が入っていないため、TensorFlow とその TPU 版を対応するバージョンの組でインストールします。求められたら、セッションを一度だけ再起動してください。GPU と CPU のランタイムでは、もともと入っている TensorFlow をそのまま使います。
+# 新しい Colab セッションでは、このセルがワークブックの補助パッケージ（そのリリース `RELEASE`）をインストールします。**TPU ランタイム**には 2025 年以降 TensorFlow が入っていないため、TensorFlow とその TPU 版を対応するバージョンの組でインストールし、そこで止まって、セッションを一度だけ再起動するよう求めます。GPU と CPU のランタイムでは、もともと入っている TensorFlow をそのまま使います。
+#
+# Colab では出力を **Google ドライブ**（`MyDrive/effnet_work`。マウントの許可を Colab が一度だけ求めます）に保存するので、VM が再割り当てされても何も失われません。新しい VM でもチェックポイントから学習を再開できます。VM の中に置きたいときは `KEEP_ON_DRIVE = False` にしてください。データが `gs://` バケットにある場合は、TensorFlow が読めるように、Colab で最初に一度 `from google.colab import auth; auth.authenticate_user()` を実行してください。
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+RELEASE = "v0.1.0"  # これらのノートブックが対象とするワークブックのリリース
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # セッションの TensorFlow を置き換えることはない
 
 # %%
 import inspect
@@ -65,32 +61,25 @@ runtime.ensure_tensorflow()
 plots.use_projector_style()
 runtime.print_versions()
 
+# %%
+KEEP_ON_DRIVE = True  # Colab では出力を Google ドライブに置く（VM が再割り当てされても失われない）
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
+
 # %% [markdown]
-# ## Parameters
+# ## パラメータ
 #
-# - `MODEL`: `"B0"` to `"B7"`, `"lite0"` to `"lite4"` (EfficientNet-Lite, made for phones), or
-#   `"V2B0"` to `"V2B3"`, `"V2S"`. Bigger is more accurate and slower; B0 at 224 px is the usual
-#   start.
-# - `IMAGE_SIZE`: `None` for the model's native size (224 for B0 and Lite0, 600 for B7).
-# - `WEIGHTS`: `"imagenet"` (transfer learning), `None` (from scratch), or a weights file.
-# - `SCHEDULE = (H, F)`: H head-only epochs, then fine-tuning up to F epochs in total (the
-#   original system's `--transfer_schedule H,F`, see notebook 01). `(0, F)` trains everything
-#   from the start.
-# - `UNFREEZE_FROM`: fine-tuning trains the blocks from this one on (1: every block).
-# - `LEARNING_RATE`, `FINETUNE_LEARNING_RATE`: for the head phase and for fine-tuning, given for
-#   a batch of 256 images and scaled to yours.
-# - `BATCH_SIZE`: per replica. A TPU v5e-1 has one chip: global batch = per replica x replicas.
-# - `RESIZE_METHOD`: `"crop"` (random crops for training, the reference recipe for photos),
-#   `"resize"` (the whole image) or `"pad_and_resize"`.
-# - `BALANCE`: `None`, `"weights"` (class weights in the loss) or `"sampling"` (rare classes
-#   drawn more often), for the imbalance notebook 01 measures.
-# - `MERGE_CLASSES`: `None`, or `{"old class": "new class"}` (or a JSON file of it): classes
-#   merged while the records are read, the files untouched.
-# - `COMPARE_FROM_SCRATCH`: also train the same epochs from random weights, to see what
-#   pretraining gives.
-# - `TPU`: `None` finds a TPU VM's chips by itself; a name or `grpc://` address for a Cloud TPU.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# - `MODEL`：`"B0"`〜`"B7"`、`"lite0"`〜`"lite4"`（スマートフォン向けの EfficientNet-Lite）、または `"V2B0"`〜`"V2B3"`、`"V2S"`。大きいほど高精度で、遅くなります。最初は 224 px の B0 が定番です。
+# - `IMAGE_SIZE`：`None` ならモデル本来の解像度（B0 と Lite0 は 224、B7 は 600）。
+# - `WEIGHTS`：`"imagenet"`（転移学習）、`None`（ゼロから学習）、または重みファイル。
+# - `SCHEDULE = (H, F)`：H エポックはヘッドだけを学習し、その後、合計 F エポックまでファインチューニングします（元のシステムの `--transfer_schedule H,F`。ノートブック 01 を参照）。`(0, F)` なら最初から全体を学習します。
+# - `UNFREEZE_FROM`：ファインチューニングでは、このブロック以降を学習します（1 ならすべてのブロック）。
+# - `LEARNING_RATE`、`FINETUNE_LEARNING_RATE`：ヘッドの段階とファインチューニングの学習率（learning rate）。256 枚のバッチに対する値で、実際のバッチサイズに合わせて換算されます。
+# - `BATCH_SIZE`：レプリカあたりのバッチサイズ。TPU v5e-1 はチップが1つです。全体のバッチサイズ = レプリカあたり × レプリカ数。
+# - `RESIZE_METHOD`：`"crop"`（学習時にランダムに切り抜く。写真に対する標準的な手法）、`"resize"`（画像全体を縮小）、`"pad_and_resize"`（正方形に余白を足してから縮小）。
+# - `BALANCE`：`None`、`"weights"`（損失にクラスの重みを掛ける）、`"sampling"`（少ないクラスをより頻繁に抜き出す）。ノートブック 01 で測ったクラスの偏りへの対策です。
+# - `MERGE_CLASSES`：`None`、または `{"old class": "new class"}`（またはその JSON ファイル）。レコードを読むときにクラスを統合し、ファイルそのものには手を触れません。
+# - `COMPARE_FROM_SCRATCH`：ランダムな重みからも同じエポック数だけ学習し、事前学習が何をもたらすかを確かめます。
+# - `TPU`：`None` なら TPU VM のチップを自動で見つけます。Cloud TPU では名前か `grpc://` のアドレスを指定します。
 
 # %% tags=["parameters"]
 DATASET = "sample"
@@ -110,11 +99,7 @@ COMPARE_FROM_SCRATCH = True
 TPU = None
 
 # %% [markdown]
-# All of it becomes one `TrainConfig`, the complete description of the run. The offline profiles
-# (`EFFNET_PROFILE=cpu` for `make workbook`, `ci` for the tests) replace the model, size and
-# schedule with their own, small enough for a laptop's CPU (`settings.PROFILES`).
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# これらすべてが1つの `TrainConfig` にまとまり、それがこの学習の完全な記述になります。オフラインのプロファイル（`make workbook` では `EFFNET_PROFILE=cpu`、テストでは `ci`）は、モデル、解像度、スケジュールを、ノートパソコンの CPU でも動く小さな独自の設定に置き換えます（`settings.PROFILES`）。
 
 # %%
 import dataclasses
@@ -142,43 +127,26 @@ GLOBAL_BATCH = session.global_batch(config.batch_size)
 print(f"global batch: {config.batch_size} per replica x {session.replicas} = {GLOBAL_BATCH}")
 
 # %% [markdown]
-# ## 2. What a pretrained backbone brings
+# ## 2. 事前学習済みのバックボーンがもたらすもの
 #
-# **ImageNet** is a collection of 1.28 million photos in 1,000 everyday classes (dogs, cups,
-# cars, ...), the ILSVRC-2012 benchmark. A network trained to tell those classes apart learns, on
-# the way, features that help with almost any photo: edges and colours in its first layers,
-# textures and parts further in, whole objects at the end. Everything but its last, 1,000-class
-# layer is the **backbone**; *transfer learning* reuses it and trains only what is new.
+# **ImageNet** は、日常的な 1,000 クラス（犬、カップ、車、…）の写真 128 万枚を集めたもので、ILSVRC-2012 のベンチマークです。これらのクラスを見分けるよう学習したネットワークは、その過程で、ほとんどどんな写真にも役立つ特徴を身につけます。最初の層ではエッジや色、その先ではテクスチャや部品、最後には物体全体です。最後の 1,000 クラスの層を除いたすべてが**バックボーン**です。*転移学習*はそれを再利用し、新しい部分だけを学習します。
 #
-# **The anatomy of an EfficientNet** (notebook 06 builds one from scratch):
+# **EfficientNet の構造**（ノートブック 06 ではゼロから組み立てます）：
 #
-# | part | what it does | in B0 / Lite0 |
+# | 部分 | 役割 | B0 / Lite0 では |
 # |---|---|---|
-# | stem | one 3x3 convolution, stride 2: the image at half size, 32 channels | `stem_*` layers |
-# | blocks | 16 MBConv **blocks** in 7 stages (`block1a` ... `block7a`): each widens the channels with a 1x1 convolution, filters each channel with a 3x3 or 5x5 one, narrows them again, and adds its input back where the shape allows | `block*` layers |
-# | top | a 1x1 convolution to 1,280 channels | `top_*` layers |
-# | head | average over the image, dropout, one dense layer with a softmax over the classes | ours, new |
+# | ステム（stem） | ストライド 2 の 3x3 畳み込み1つ：画像を半分の大きさ、32 チャネルにする | `stem_*` 層 |
+# | ブロック | 7 つのステージに並んだ 16 個の MBConv **ブロック**（`block1a` ... `block7a`）：それぞれ 1x1 畳み込みでチャネルを広げ、3x3 または 5x5 の畳み込みで各チャネルをフィルタリングし、再びチャネルを絞り、形状が合うところでは入力を足し戻す | `block*` 層 |
+# | トップ（top） | 1,280 チャネルへの 1x1 畳み込み | `top_*` 層 |
+# | ヘッド | 画像全体での平均、ドロップアウト、クラスに対するソフトマックスを出す全結合層1つ | 私たちが新しく付けるもの |
 #
-# After every convolution sits a **batch normalisation** (batch norm) layer: while training it
-# rescales each channel with the mean and variance of the current batch, and keeps running
-# averages of them, which it uses at inference. **Stochastic depth** skips whole blocks at random
-# while training (a regulariser, like dropout). EfficientNet-**Lite** is the family's mobile
-# member: the same blocks without squeeze-and-excitation, with ReLU6 instead of swish, which
-# quantises well for phones (notebook 05).
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# どの畳み込みの後にも**バッチ正規化**（batch normalization、batch norm）の層があります。学習中は現在のバッチの平均と分散で各チャネルを正規化し、それらの移動平均を保持して、推論時にはその移動平均を使います。**確率的深さ**（stochastic depth）は、学習中にブロックをまるごとランダムに飛ばします（ドロップアウトと同じく正則化の手法です）。EfficientNet-**Lite** はこのファミリーのモバイル向けのモデルです。ブロックは同じですが squeeze-and-excitation がなく、swish の代わりに ReLU6 を使うので、スマートフォン向けにうまく量子化（quantization）できます（ノートブック 05）。
 
 # %% [markdown]
-# Before any training, here is what the backbone makes of our images. Each image becomes the
-# backbone's 1,280 numbers (its last feature map averaged over the image). Two measures, for the
-# ImageNet weights and for the same network with random weights:
+# 学習を始める前に、バックボーンが私たちの画像をどう見ているかを確かめます。各画像は、バックボーンが出す 1,280 個の数値（最後の特徴マップ（feature map）を画像全体で平均したもの）になります。ImageNet の重みと、同じネットワークにランダムな重みを入れたものについて、2つの尺度で調べます。
 #
-# - a **linear read-out**: a logistic regression fitted on the training images' features and
-#   scored on the validation images. That is exactly what the head phase below will train;
-# - a **picture**: the validation images' features squeezed into two dimensions with t-SNE
-#   (points close together have similar features), coloured by class.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# - **線形の読み出し**（linear read-out）：訓練画像の特徴でロジスティック回帰を当てはめ、検証画像で採点します。これは、このあとのヘッドの段階で学習するものとまったく同じです。
+# - **図**：検証画像の特徴を t-SNE で2次元に縮めたもの（近くにある点ほど特徴が似ています）を、クラスごとに色分けして描きます。
 
 # %%
 RECORDS_DIR = stages.ensure_records(DATASET)
@@ -220,31 +188,14 @@ print(f"linear read-out on validation: ImageNet {readout['ImageNet weights']:.3f
       f"{abs(gain) * 100:.1f} points {'better' if gain > 0 else 'worse'}")
 
 # %% [markdown]
-# The backbone never saw these images or our labels, and a straight line through its features
-# already tells most classes apart. Random convolutions are not useless either: on small, clean
-# digits they pass on much of the pixels themselves, which is why the two pictures both show
-# some order. What ImageNet adds is features a head can read more easily, and, larger, a network
-# that trains fast from there: section 5 sets the two side by side over the same epochs (on
-# photos the gap is much wider: keras.io's Stanford Dogs example gets about 0.75 from the head
-# alone and about 0.2 from scratch).
+# バックボーンはこれらの画像も私たちのラベルも見たことがないのに、その特徴に直線を1本引くだけで、すでにほとんどのクラスを見分けられます。ランダムな畳み込みも役に立たないわけではありません。小さくきれいな数字の画像では、画素そのものの情報の多くをそのまま伝えるので、2つの図のどちらにもある程度の秩序が見えます。ImageNet がもたらすのは、ヘッドがより読み取りやすい特徴と、さらに大きいのは、そこから速く学習が進むネットワークです。第 5 節では、同じエポック数で両者を並べて比べます（写真ではその差はずっと大きく、keras.io の Stanford Dogs の例では、ヘッドだけで約 0.75、ゼロからの学習では約 0.2 です）。
 #
-# Training only a new head on frozen features is **feature extraction**; also adjusting the
-# backbone's own weights, a little, is **fine-tuning**. The recipe below does the first, then
-# the second.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# 凍結した特徴の上で新しいヘッドだけを学習するのが**特徴抽出**（feature extraction）、さらにバックボーン自身の重みも少しだけ調整するのが**ファインチューニング**です。以下のレシピでは、まず前者を、次に後者を行います。
 
 # %% [markdown]
-# ## 3. The input pipeline
+# ## 3. 入力パイプライン
 #
-# Training reads the record **shards** (the files of notebook 02) in parallel and shuffles. With
-# `RESIZE_METHOD = "crop"` every training image is a **random crop** (8% to 100% of the area, a
-# random aspect ratio, decoded alone with `tf.image.decode_and_crop_jpeg`), so the model sees a
-# different view of each photo every epoch, and validation sees one fixed centre crop. With
-# `"resize"` both see the whole image. Training batches always have the same shape
-# (`drop_remainder`): TPUs compile for one shape.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# 学習時にはレコードの**シャード**（ノートブック 02 のファイル）を並列に読み、シャッフルします。`RESIZE_METHOD = "crop"` では、訓練画像はすべて**ランダムな切り抜き**になります（面積の 8%〜100%、縦横比もランダムで、`tf.image.decode_and_crop_jpeg` でその領域だけをデコードします）。そのためモデルは毎エポック、同じ写真の違う見え方を学習し、検証では中央を切り抜く固定の領域を1つ使います。`"resize"` では、どちらも画像全体を使います。学習のバッチは常に同じ形状です（`drop_remainder`）。TPU は1つの形状に合わせてコンパイルするからです。
 
 # %%
 train_data = pipeline.make_dataset(RECORDS_DIR, "train", config.image_size, GLOBAL_BATCH,
@@ -259,11 +210,7 @@ plots.image_grid(images[:12].numpy().astype("uint8"),
                  suptitle=f"A training batch ({config.resize_method}, {config.image_size} px)");
 
 # %% [markdown]
-# **Augmentations** are switches of `pipeline.Augment`: flips, 90-degree rotations (insects have
-# no "up"), zoom, RandAugment (random colour and geometry operations) and mixup (two images
-# blended, and their labels with them). Which are on in this run, and what they do:
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# **データ拡張**（data augmentation）は `pipeline.Augment` のスイッチで切り替えます。左右反転、90 度回転（昆虫には「上」がありません）、ズーム、RandAugment（色や形をランダムに変える操作）、mixup（2枚の画像を混ぜ合わせ、ラベルも同じ割合で混ぜる）です。この学習でどれが有効になっていて、それぞれが何をするかを見てみましょう。
 
 # %%
 switches = pipeline.Augment(**config.augment).switches()
@@ -274,15 +221,11 @@ if switches:
                                 image_size=config.image_size, resize_method=config.resize_method);
 
 # %% [markdown]
-# ## 4. The recipe, in plain Keras
+# ## 4. Keras だけで書くレシピ
 #
-# Transfer learning is four moves. Here they are on the real data, short: one epoch per phase.
+# 転移学習は4つの手順からなります。ここでは実際のデータで、短く、各段階1エポックずつ実行します。
 #
-# **Move 1: a new head on a frozen backbone.** `backbone.trainable = False` fixes all of its
-# weights; only the new dense layer learns. A frozen batch-norm layer also runs in inference
-# mode in Keras (its ImageNet averages stay as they are).
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# **手順 1：凍結したバックボーンに新しいヘッドを載せる。** `backbone.trainable = False` でバックボーンの重みをすべて固定し、新しい全結合層だけが学習します。Keras では、凍結したバッチ正規化の層は推論モードでも動きます（ImageNet で得た移動平均はそのまま保たれます）。
 
 # %%
 import keras
@@ -297,10 +240,7 @@ with session.strategy.scope():
     backbone.trainable = False
 
 # %% [markdown]
-# **Move 2: compile with the head's learning rate, and fit.** The head starts random, so it may
-# take big steps; the backbone cannot be harmed, it is frozen.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# **手順 2：ヘッドの学習率でコンパイルし、学習する。** ヘッドはランダムな状態から始まるので、大きな歩幅で進んでかまいません。バックボーンは凍結されているので、損なわれることはありません。
 
 # %%
 val_data = pipeline.make_dataset(RECORDS_DIR, "validation", config.image_size, GLOBAL_BATCH,
@@ -312,14 +252,10 @@ with session.strategy.scope():
     recipe.compile(keras.optimizers.Adam(HEAD_RATE), "categorical_crossentropy",
                    metrics=["accuracy"])
 head_fit = recipe.fit(train_data.repeat(), epochs=1, steps_per_epoch=steps,
-                      validation_data=val_data, verbose=0, shuffle=False)  # data is shuffled
+                      validation_data=val_data, verbose=0, shuffle=False)  # データはシャッフル済み
 
 # %% [markdown]
-# **Move 3: unfreeze the blocks from `UNFREEZE_FROM` on, batch norm kept frozen.** Frozen batch
-# norm keeps its ImageNet statistics and stays in inference mode: small batches of new images
-# would otherwise replace them with noisy ones.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# **手順 3：`UNFREEZE_FROM` 以降のブロックの凍結を解除し、バッチ正規化は凍結したままにする。** 凍結したバッチ正規化は ImageNet の統計量を保ち、推論モードのままです。そうしないと、新しい画像の小さなバッチがそれらをノイズの多い値で置き換えてしまいます。
 
 # %%
 backbone.trainable = True
@@ -331,13 +267,7 @@ for layer in backbone.layers:
     layer.trainable = not frozen
 
 # %% [markdown]
-# **Move 4: recompile with a learning rate about 10x lower, and fit again.** Lower, because the
-# backbone's weights are already good: large steps would destroy what ImageNet taught them
-# before the head's gradients settle. Recompiled, because Keras reads which weights are trainable
-# when `compile` is called: a change of `trainable` takes effect only after compiling again
-# (which also brings a fresh optimizer with the new rate).
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# **手順 4：学習率を約 10 分の 1 にして再コンパイルし、もう一度学習する。** 学習率を下げるのは、バックボーンの重みがすでに良い値だからです。大きな歩幅では、ヘッドの勾配が落ち着く前に、ImageNet で学んだことを壊してしまいます。再コンパイルするのは、Keras がどの重みを学習するかを `compile` の呼び出し時に読み取るからです。`trainable` の変更は、コンパイルし直して初めて効きます（そのとき、新しい学習率の新しいオプティマイザも用意されます）。
 
 # %%
 with session.strategy.scope():
@@ -349,9 +279,7 @@ print(f"validation accuracy after the head epoch {head_fit.history['val_accuracy
       f"after the fine-tuning epoch {fine_fit.history['val_accuracy'][-1]:.3f}")
 
 # %% [markdown]
-# What each phase trains, counted from the weights themselves:
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# 各段階で何を学習するかを、重みそのものから数えてみます。
 
 # %%
 def trainable_row(phase, model):
@@ -373,46 +301,29 @@ print(f"never trained by gradients, in every phase: {averages:,} batch-norm movi
 pd.DataFrame(rows).set_index("phase")
 
 # %% [markdown]
-# ## 5. The same recipe for real: `training.train`
+# ## 5. 同じレシピを本番で：`training.train`
 #
-# `training.train` runs these four moves with what a real run needs:
+# `training.train` は、この4つの手順を、本番の学習に必要なものとともに実行します。
 #
-# - **the schedule**: `SCHEDULE = (H, F)` head epochs, then fine-tuning up to F in total;
-# - **checkpoints and resume**: after every epoch a checkpoint and a row of `history.csv` go
-#   into the model directory (local, Google Drive or `gs://`); a disconnected run continues
-#   after its last epoch;
-# - **warm-up and cosine decay**: the head phase's rate rises over its first epoch, then both
-#   phases' rates fall along a cosine to zero;
-# - **rates scaled with the batch**: a batch of 1,024 on a TPU learns with 4x the rate of 256;
-# - **label smoothing** (0.1): the targets are 0.91 for the true class and 0.01 for each other
-#   instead of 1 and 0, so the model is not pushed to ever more extreme confidence. The loss it
-#   reports therefore cannot reach 0 (see below);
-# - **cached features**: with no augmentation the frozen backbone computes the same features
-#   every head epoch, so they are computed once;
-# - **the frozen backbone in inference mode**: a frozen layer may still behave differently while
-#   training; stochastic depth does. keras.io writes `base_model(x, training=False)` as above,
-#   but in Keras 3 `fit` overrides that flag inside a functional model, so the head phase wraps
-#   the backbone in a layer that always passes `training=False`:
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# - **スケジュール**：`SCHEDULE = (H, F)` で H エポックはヘッドだけ、その後、合計 F エポックまでファインチューニングします。
+# - **チェックポイントと再開**：エポックが終わるたびに、チェックポイントと `history.csv` の1行をモデルディレクトリ（ローカル、Google ドライブ、`gs://` のいずれでも）に保存します。接続が切れた学習は、最後のエポックの次から続きます。
+# - **ウォームアップ（warm-up）とコサイン減衰（cosine decay）**：ヘッドの段階の学習率は最初のエポックのあいだに上がり、その後、両方の段階の学習率がコサインに沿ってゼロまで下がります。
+# - **バッチに比例する学習率**：TPU でのバッチ 1,024 は、バッチ 256 の 4 倍の学習率で学習します。
+# - **ラベル平滑化**（label smoothing、0.1）：目標値を 1 と 0 の代わりに、正解クラスで 0.91、それ以外の各クラスで 0.01 にするので、モデルがますます極端な確信度へと押しやられることがありません。そのため、報告される損失は 0 に届きません（下を参照）。
+# - **特徴のキャッシュ**：データ拡張がなければ、凍結したバックボーンはヘッドのどのエポックでも同じ特徴を計算するので、特徴は一度だけ計算します。
+# - **凍結したバックボーンは推論モードで**：凍結した層でも、学習中は振る舞いが変わることがあります。確率的深さがそうです。keras.io では上のように `base_model(x, training=False)` と書きますが、Keras 3 では Functional モデルの中で `fit` がこのフラグを上書きしてしまいます。そこでヘッドの段階では、常に `training=False` を渡す層でバックボーンを包みます。
 
 # %%
 print(inspect.getsource(training.frozen_backbone_model))
 
 # %% [markdown]
-# and the freezing of each phase, the recipe's move 3 as a function:
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# そして各段階の凍結、つまりレシピの手順 3 を関数にしたものです。
 
 # %%
 print(inspect.getsource(models.set_trainable))
 
 # %% [markdown]
-# If the session disconnects, run the next cell again: it finds the checkpoints and continues.
-# Pointing it at a directory that holds a *different* run is refused, so an old model is never
-# overwritten by accident (`overwrite=True` replaces it).
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# セッションの接続が切れたら、次のセルをもう一度実行してください。チェックポイントを見つけて続きから学習します。*別の*学習結果が入ったディレクトリを指定した場合は拒否されるので、古いモデルを誤って上書きすることはありません（置き換えたいときは `overwrite=True`）。
 
 # %%
 print(training.epochs_text(config))
@@ -420,10 +331,7 @@ model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 history = pd.DataFrame(training.read_history(MODEL_DIR))
 
 # %% [markdown]
-# The same epochs from random weights, the baseline (in the offline profiles a smaller image
-# size, since training every layer costs far more than transfer does):
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# 同じエポック数をランダムな重みから学習したもの、つまり比較の基準（ベースライン）です（すべての層を学習するのは転移学習よりはるかに高くつくため、オフラインのプロファイルでは画像サイズを小さくしています）。
 
 # %%
 if COMPARE_FROM_SCRATCH:
@@ -449,11 +357,7 @@ print(f"label smoothing {config.label_smoothing}: the lowest loss possible with 
       f"{len(CLASSES)} classes is {training.smoothed_loss_floor(config.label_smoothing, len(CLASSES)):.3f}")
 
 # %% [markdown]
-# Because of label smoothing, `loss` and `val_loss` here are measured against the smoothed
-# targets and cannot fall below that floor; notebook 04 reports the plain log loss against the
-# true labels, which is lower for the same model. Compare accuracies, not these two losses.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# ラベル平滑化のため、ここでの `loss` と `val_loss` は平滑化した目標値に対して測ったもので、ある下限より下がることはありません。ノートブック 04 では正解ラベルに対する普通の対数損失（log loss）を報告し、同じモデルでもそちらのほうが小さくなります。比べるのはこの2つの損失ではなく、正解率（accuracy）にしてください。
 
 # %%
 history.round(3)
@@ -465,9 +369,7 @@ history.round(3)
 model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 
 # %% [markdown]
-# ## 6. What the model directory holds
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# ## 6. モデルディレクトリの中身
 
 # %%
 pd.DataFrame([{"file": name, "KB": round(storage.size(storage.join(MODEL_DIR, name)) / 1e3)}
@@ -475,11 +377,9 @@ pd.DataFrame([{"file": name, "KB": round(storage.size(storage.join(MODEL_DIR, na
               if not storage.isdir(storage.join(MODEL_DIR, name))])
 
 # %% [markdown]
-# ## Check yourself
+# ## 自分で確かめる
 #
-# The run's classes, its epochs per phase, its starting weights and the model's input and output.
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# この学習のクラス、段階ごとのエポック数、出発点の重み、そしてモデルの入力と出力です。
 
 # %%
 # NBVAL_CHECK_OUTPUT

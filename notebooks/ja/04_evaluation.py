@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 04 · 評価：正解率、クラスごとの指標、混同行列
 #
-# ノートブック 03 でモデルディレクトリができました。ここではそのモデルを**公正に**評価します。すべての検証画像で、クラスごとに、そしてどこで間違えるのかを実際に見ながら評価します。最後には、モデルディレクトリに `metrics.json`、`per_class.csv`、`confusion_matrix.csv` と図が加わります。元のシステムの評価が書き出していたファイルです。
+# ノートブック 03 でモデルディレクトリができました。ここではそのモデルを**公正に**評価します。すべての検証画像で、クラスごとに、そしてどこで間違えるのかを実際に見ながら評価します。続いて検証画像の上で3つの選択（残すチェックポイント、確信度を正直にする温度、それを下回るとモデルが「不明」と答えるしきい値）を行い、そのどれにも関わっていないテスト用の分割で、結果を**一度だけ**測ります。最後には、モデルディレクトリに `metrics.json`、`per_class.csv`、`confusion_matrix.csv` と図が加わります。このワークブックの元になったシステムの評価が書き出していたファイルで、その横に `calibration.json` とテストデータでの数値も並びます。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/04_evaluation.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/04_evaluation.ipynb)
@@ -26,19 +26,25 @@
 # %% [markdown]
 # ## セットアップ
 #
-# 新しい Colab セッションでは、このセルがワークブックの補助パッケージをインストールします（TPU ランタイムでは TensorFlow とその TPU 版も）。評価は軽い処理なので、どのランタイムでもかまいません。
+# 新しい Colab セッションでは、このセルがワークブックの補助パッケージ（そのリリース `RELEASE`）をインストールします（TPU ランタイムでは TensorFlow とその TPU 版もインストールし、そのあとセッションを一度だけ再起動するよう求めます）。評価は軽い処理なので、どのランタイムでもかまいません。
+#
+# Colab では出力を **Google ドライブ**（`MyDrive/effnet_work`。マウントの許可を Colab が一度だけ求めます）に保存するので、VM が再割り当てされてもチェックポイントを含めて何も失われません。VM の中に置きたいときは `KEEP_ON_DRIVE = False` にしてください。データが `gs://` バケットにある場合は、TensorFlow が読めるように、Colab で最初に一度 `from google.colab import auth; auth.authenticate_user()` を実行してください。
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+RELEASE = "v0.1.0"  # これらのノートブックが対象とするワークブックのリリース
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # セッションの TensorFlow を置き換えることはない
 
 # %%
 import numpy as np
@@ -49,6 +55,10 @@ from effnet_helpers import evaluation, plots, runtime, settings, stages, storage
 runtime.ensure_tensorflow()
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # Colab では出力を Google ドライブに置く（VM が再割り当てされても失われない）
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## パラメータ
@@ -82,6 +92,7 @@ print(f"profile {PROFILE['name']}\nrecords: {RECORDS_DIR}\nmodel:   {MODEL_DIR}"
 # 学習中の検証の正解率は、Keras がバッチごとに計算する移動平均です。最終的な評価にはそれ以上のものが必要です。**画像1枚ごとの予測**があれば、クラスごとに数えたり、間違いを見たりできます。`evaluation.evaluate` は検証レコードを順番に読み、学習時の検証とまったく同じ前処理（どの前処理かはモデルディレクトリの `config.json` に記録されています）を使い、最後の半端なバッチも捨てません。すべての画像がちょうど1回ずつ評価されます。
 
 # %%
+storage.remove(storage.join(MODEL_DIR, settings.CALIBRATION_FILE))  # 第 8 節でもう一度選び直す
 result = evaluation.evaluate(MODEL_DIR, records_dir=RECORDS_DIR, top_k=TOP_K,
                              class_mapping=MERGE_CLASSES)
 CLASSES = result.classes
@@ -168,14 +179,23 @@ per_checkpoint[["epoch", "phase", "accuracy", f"top_{TOP_K}_accuracy", "balanced
 evaluation.plot_checkpoint_metrics(per_checkpoint);
 
 # %% [markdown]
+# どのチェックポイントを残すかは、**検証画像の上で行う選択**です。検証データでの正解率が最も高いもの（同点なら損失の小さいほう）を選びます。ここから先、較正してテストするのはこの選んだモデルです。それが最後のエポックなら、モデルディレクトリそのものがそのモデルです。
+
+# %%
+CHOSEN_EPOCH = evaluation.best_checkpoint(per_checkpoint)
+CHOSEN_DIR = evaluation.checkpoint_model_dir(MODEL_DIR, CHOSEN_EPOCH)
+chosen_accuracy = per_checkpoint.set_index("epoch").loc[CHOSEN_EPOCH, "accuracy"]
+print(f"chosen: epoch {CHOSEN_EPOCH}, validation accuracy {chosen_accuracy:.3f}, "
+      f"{'the final model' if CHOSEN_DIR == str(MODEL_DIR) else 'an earlier checkpoint'}")
+print("chosen model:", CHOSEN_DIR)
+
+# %% [markdown]
 # ## 6. レコードではなく画像フォルダを評価する
 #
 # ノートブック 02 を通していない写真も、ノートブック 01 の構成（`DATA_DIR/validation/<class>/`）に並べてあれば、ファイルから評価できます。レコードの画像とまったく同じ処理（`inference` モジュール）を通るので、評価結果も同じになります。
 
 # %%
-from effnet_helpers import datasets
-
-from_folder = evaluation.evaluate(MODEL_DIR, data_dir=datasets.get_dataset(DATASET), top_k=TOP_K,
+from_folder = evaluation.evaluate(MODEL_DIR, data_dir=stages.dataset_dir(DATASET), top_k=TOP_K,
                                   class_mapping=MERGE_CLASSES, write=False)
 print("same confusion matrix as from the records:", from_folder.confusion.equals(result.confusion))
 
@@ -192,9 +212,93 @@ except evaluation.EvaluationError as error:
     print("EvaluationError:", error)
 
 # %% [markdown]
+# ## 8. 確信度は正直か：較正（calibration）
+#
+# モデルが「seven、80%」と言うとき、それは 80% の確率で正しいのでしょうか。検証画像を top-1 の確率（**確信度**（confidence））で 15 個のビンに分け、各ビンの平均の確信度とその正解率を比べます。これが**信頼性図**（reliability diagram）です。対角線の上なら確信度は正直で、その下ではモデルは自信過剰、その上では自信不足です。**期待較正誤差**（expected calibration error、ECE）は、各ビンのずれを、そのビンに入る画像の割合で重み付けして合計したものです。
+#
+# $$\mathrm{ECE} = \sum_b \frac{n_b}{n}\,\lvert \mathrm{accuracy}_b - \mathrm{confidence}_b \rvert$$
+#
+# **温度スケーリング**（temperature scaling、Guo et al., 2017）は、1つの数値 T でこれを直します。ソフトマックスの前にロジットを T で割るのです。T > 1 なら自信過剰な確率をなだらかにし、T < 1 なら控えめすぎる確率を鋭くします。最も確率の高いクラスは決して変わらないので、正解率は元のままです。T は検証画像で当てはめ（対数損失が最小になる T）、モデルディレクトリに保存します。その後は `predict`、評価、書き出しがそれを適用します。`calibrate` は第 9 節の「不明」のしきい値も選び、両方を使った検証データでの数値を書き出します。
+
+# %%
+from effnet_helpers import calibration
+
+calibrated = calibration.calibrate(CHOSEN_DIR, RECORDS_DIR, class_mapping=MERGE_CLASSES)
+print(calibration.summary_text(calibrated.calibration))
+T = calibrated.temperature
+print("T > 1: the model was over-confident" if T > 1 else "T < 1: the model was under-confident"
+      if T < 1 else "T = 1: nothing to correct")
+
+# %%
+calibration.plot_reliability_diagram(
+    {"before (T = 1)": calibrated.reliability(calibrated=False),
+     f"after (T = {T:.2f})": calibrated.reliability()}, title="Reliability on validation");
+
+# %% [markdown]
+# 図の「before」の曲線のビンから手で計算した ECE は、補助関数が出す値と一致します。
+
+# %%
+bins = calibrated.reliability(calibrated=False)
+filled = bins[bins["images"] > 0]
+by_hand = (filled["images"] / filled["images"].sum() * (filled["accuracy"]
+                                                         - filled["confidence"]).abs()).sum()
+print(f"ECE by hand {by_hand:.4f}, calibration.expected_calibration_error "
+      f"{calibration.expected_calibration_error(calibrated.raw_probabilities, calibrated.labels):.4f}")
+filled[["lower", "upper", "images", "confidence", "accuracy"]].round(3)
+
+# %% [markdown]
+# ## 9. いつ「不明」と答えるか
+#
+# モデルが自信を持てない害虫の写真は、間違った名前を付けるより人に回したほうがよいものです。確信度が**しきい値**（threshold）を下回ると、モデルは「不明」と答えます。しきい値を上げるほど名前を付ける画像は減り（**カバー率**（coverage）が下がり）、名前を付けた画像のうち正しいものの割合は上がります。これが**リスクとカバー率**（risk-coverage）のトレードオフです。`calibrate` は、名前を付けた検証画像が少なくとも `settings.TARGET_PRECISION`（99%）の割合で正しくなる最も低いしきい値を選びました。しかも運によるものではありません。適合率の 95% 信頼区間の下限がその値に届かなければならないので、1つも間違えずに名前を付けた画像が少なくとも 300 枚あって、初めて 99% を示せます。別の基準で選ぶには `target_precision=` か `target_coverage=` を渡します。`effnet predict --reject-below auto` は保存されたしきい値を使います。
+
+# %%
+calibration.plot_risk_coverage(calibrated.risk_coverage(), calibrated.threshold,
+                               title="Validation: accuracy of the named images against coverage");
+
+# %% [markdown]
+# それぞれのしきい値で、何枚の検証画像が人に回されるかを見ます。
+
+# %%
+calibrated.thresholds().round(3)
+
+# %% [markdown]
+# ## 10. テスト用の分割は最後に一度だけ
+#
+# ここまでの数値はすべて、私たちが**選ぶのに使った**画像で測ったものです。検証データでの正解率が最も高いチェックポイント、検証画像に最もよく合う温度、検証画像で目標を満たすしきい値。どの選択も検証画像の偶然に引き寄せられるので、選んだモデルの検証データでの数値は楽観的です。ノイズのある複数のスコアから最良のものを選ぶと、運も一緒に選んでしまうのです（選択バイアス、selection bias）。テスト用の分割はどの選択にも関わっていないので、その数値は新しい写真で見込める性能の正直な推定値です。すべての選択を終えたあとで、一度だけ測ってください。テストデータでの数値を見て何かを変えると、テスト用の分割は2つ目の検証用の分割になってしまい、新しいテスト用の分割が必要になります。
+
+# %%
+from effnet_helpers import records
+
+HAS_TEST = bool(records.shard_files(RECORDS_DIR, "test"))
+if HAS_TEST:
+    test = evaluation.evaluate(CHOSEN_DIR, records_dir=RECORDS_DIR, split="test", top_k=TOP_K,
+                               class_mapping=MERGE_CLASSES)
+    print(f"{test.metrics['images']} test images; files in "
+          f"{evaluation.results_dir(CHOSEN_DIR, 'test')}")
+else:
+    print("These records have no test split: give the dataset a test/ folder (notebook 01).")
+
+
+# %%
+def headline(e):
+    unknown = e.metrics.get("unknown", {})
+    return {"images": e.metrics["images"], "accuracy": e.metrics["accuracy"],
+            "macro F1": e.metrics["macro_f1"], "ECE": e.metrics["ece"],
+            "coverage at the threshold": unknown.get("coverage"),
+            "accuracy of the named": unknown.get("accuracy_accepted")}
+
+
+if HAS_TEST:
+    gap = calibrated.metrics["accuracy"] - test.metrics["accuracy"]
+    print(f"validation accuracy - test accuracy = {gap:+.3f}: report the test figure")
+comparison = pd.DataFrame({"validation (chose by it)": headline(calibrated),
+                           "test (chose nothing)": headline(test)}).round(3) if HAS_TEST else None
+comparison
+
+# %% [markdown]
 # ## 自分で確かめる
 #
-# すべての検証画像が1回ずつ数えられ、行列はクラスごとに1行・1列を持ちます。
+# すべての検証画像が1回ずつ数えられ、行列はクラスごとに1行・1列を持ちます。すべてのテスト画像も同じく1回ずつ数えられます。
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -205,8 +309,19 @@ print("matrix:", result.confusion.shape, "rows = columns = classes:",
       list(result.confusion.index) == list(result.confusion.columns) == CLASSES)
 print("per-class rows:", list(result.per_class.index[-2:]), "support", result.per_class["support"].iloc[-1])
 print("written:", written)
+test_records = records.inspect_records(RECORDS_DIR).query("split == 'test'")["records"].sum()
+print("test images evaluated:", test.metrics["images"] if HAS_TEST else 0,
+      "= test records", int(test_records))
 
 # %% [markdown]
 # ## 次のステップ
 #
-# モデルディレクトリ（`MODEL_DIR`）には、`metrics.json`、`per_class.csv`、`confusion_matrix.csv`、`predictions.csv`、`checkpoint_metrics.csv` と図も入りました。ターミナルからは `effnet evaluate MODEL_DIR RECORDS_DIR --checkpoints all` で同じことができます。次のノートブック 05 では、新しい写真を予測し、モデルがどこを見ているかを調べ、サーバーやスマートフォン向けにモデルを書き出します。
+# モデルディレクトリ（`MODEL_DIR`）には、`metrics.json`、`per_class.csv`、`confusion_matrix.csv`、`predictions.csv`、`checkpoint_metrics.csv`、`reliability.csv`、`risk_coverage.csv` と図も入りました。選んだモデル（`CHOSEN_DIR`）には `calibration.json` と、`evaluation-test/` の中にテストデータでの数値が入っています。ターミナルからは次のように同じことができます。
+#
+# ```bash
+# effnet evaluate MODEL_DIR RECORDS_DIR --checkpoints all
+# effnet calibrate MODEL_DIR RECORDS_DIR              # 温度としきい値（検証データで）
+# effnet evaluate MODEL_DIR RECORDS_DIR --split test  # 最後に一度だけ
+# ```
+#
+# 次のノートブック 05 では、新しい写真を予測し（自信がないときは「不明」と答えます）、モデルがどこを見ているかを調べ、サーバーやスマートフォン向けにモデルを書き出します。

@@ -26,19 +26,25 @@
 # %% [markdown]
 # ## セットアップ
 #
-# 新しい Colab セッションでは、このセルがワークブックの補助パッケージをインストールします（TPU ランタイムでは TensorFlow とその TPU 版も）。予測と書き出しは、どのランタイムでも CPU で動きます。
+# 新しい Colab セッションでは、このセルがワークブックの補助パッケージ（そのリリース `RELEASE`）をインストールします（TPU ランタイムでは TensorFlow とその TPU 版もインストールし、そのあとセッションを一度だけ再起動するよう求めます）。予測と書き出しは、どのランタイムでも CPU で動きます。
+#
+# Colab では出力を **Google ドライブ**（`MyDrive/effnet_work`。マウントの許可を Colab が一度だけ求めます）に保存するので、VM が再割り当てされてもチェックポイントを含めて何も失われません。VM の中に置きたいときは `KEEP_ON_DRIVE = False` にしてください。データが `gs://` バケットにある場合は、TensorFlow が読めるように、Colab で最初に一度 `from google.colab import auth; auth.authenticate_user()` を実行してください。
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+RELEASE = "v0.1.0"  # これらのノートブックが対象とするワークブックのリリース
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # セッションの TensorFlow を置き換えることはない
 
 # %%
 import inspect
@@ -54,6 +60,10 @@ import tensorflow as tf
 
 plots.use_projector_style()
 runtime.print_versions()
+
+# %%
+KEEP_ON_DRIVE = True  # Colab では出力を Google ドライブに置く（VM が再割り当てされても失われない）
+print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 
 # %% [markdown]
 # ## パラメータ
@@ -91,6 +101,13 @@ print(f"profile {PROFILE['name']}\nmodel: {MODEL_DIR}")
 # 2. `inference.prepare`：どんな形式（PNG、CMYK、16 ビット、スマートフォンの EXIF による回転）でも、正しい向きの RGB の JPEG にします。ノートブック 02 の変換器が訓練画像を格納したのとまったく同じ処理です。
 # 3. `predictor.preprocess`：ノートブック 03 の評価時の切り出し方（中央の切り抜きか画像全体）で、モデルの解像度に縮小します。
 # 4. モデル：クラスごとの確率を1つずつ出力します。
+# 5. ノートブック 04 の温度（`calibration.json`）：どのクラスが1位かは変えずに、それらの確率を正直なものにします。このセッションに較正の結果がなければ、ノートブック 04 と同じように、ここで検証画像を使って当てはめます。
+
+# %%
+from effnet_helpers import calibration
+
+if calibration.read_calibration(MODEL_DIR) is None:
+    print(calibration.summary_text(calibration.calibrate(MODEL_DIR, RECORDS_DIR).calibration))
 
 # %%
 predictor = inference.load_predictor(MODEL_DIR)
@@ -100,6 +117,7 @@ path = sorted(storage.glob(os.path.join(DATA_DIR, "validation", CLASSES[-1], "*"
 jpeg = inference.prepare(storage.read_bytes(path))          # 2. どんな画像も -> 正しい向きの RGB の JPEG
 image = predictor.preprocess(jpeg)                          # 3. 切り抜いて縮小：float32、0..255
 probabilities = predictor.model.predict(image[np.newaxis], verbose=0)[0]   # 4. [クラス数]
+probabilities = calibration.apply_temperature(probabilities[None], predictor.temperature)[0]  # 5.
 for i in np.argsort(-probabilities)[:TOP_K]:
     print(f"{CLASSES[i]:>10}  {probabilities[i]:.1%}")
 
@@ -143,9 +161,49 @@ agree = np.mean([by_name[os.path.basename(p)] == label
 print(f"{len(from_files)} files; top-1 equal to the records' evaluation for {agree:.1%}")
 
 # %% [markdown]
-# ## 4. モデルはどこを見ているか：Grad-CAM
+# ## 4. 「不明」：どのクラスにも属さない写真
 #
-# モデルは間違った理由で正解することがあります。元のシステムの害虫分類器は、作者が背景を取り除くまで、葉やトラップの背景を学習していました。**Grad-CAM** は、画像のどの部分が予測を決めたのかを示します。バックボーンの最後の畳み込み層の特徴マップ（feature map）を取り出し、各マップを、それが増えるとクラスのスコアがどれだけ増えるか（勾配をマップ全体で平均したもの）で重み付けし、足し合わせて正の部分だけを残します。コードは次のとおりです。
+# 分類器は、別の何かを写した写真に対しても、必ず自分のクラスのどれかの名前を答えます。害虫のモデルに葉を見せたとき、数字のモデルに文字を見せたときなどです。ノートブック 04 では、検証画像で確信度のしきい値を選びました。それを下回ると答えは `unknown` になり、画像は人に回されます。そのときも、最も可能性の高い推測と top-k は表に残ります（`effnet predict --reject-below auto`）。このしきい値は、どのクラスにも属さない画像を捕まえられるでしょうか。数字と同じように（明るい紙に濃いインクで）文字を描き、scikit-learn の2枚のサンプル画像から小さな写真を切り出して、モデルに尋ねてみます。
+
+# %%
+from PIL import Image, ImageDraw, ImageFont
+from sklearn.datasets import load_sample_images
+
+NO_CLASS = os.path.join(settings.work_dir(), "no_class")
+os.makedirs(NO_CLASS, exist_ok=True)
+font = ImageFont.load_default(size=44)
+for letter in "ACEFHKLMPRUXY":
+    paper = Image.new("RGB", (64, 64), (244, 240, 228))
+    ImageDraw.Draw(paper).text((32, 32), letter, fill=(28, 40, 90), font=font, anchor="mm")
+    paper.save(os.path.join(NO_CLASS, f"letter_{letter}.jpg"), quality=90)
+for i, photo in enumerate(load_sample_images().images):  # 寺院と花
+    for j, (y, x) in enumerate([(0, 0), (150, 250), (200, 400)]):
+        tile = Image.fromarray(photo[y:y + 220, x:x + 220]).resize((64, 64))
+        tile.save(os.path.join(NO_CLASS, f"photo_{i}{j}.jpg"), quality=90)
+
+# %%
+no_class = predictor.predict([NO_CLASS], top_k=TOP_K, reject_below="auto")
+kind = no_class["path"].map(lambda p: os.path.basename(p).split("_")[0])  # 文字か写真か
+said_unknown = no_class["label"] == settings.UNKNOWN_LABEL
+print(f"threshold (chosen on validation): {predictor.threshold:.4f}")
+for name in ("letter", "photo"):
+    print(f"{name}s answered unknown: {said_unknown[kind == name].sum()} of {(kind == name).sum()}")
+digits = inference.reject_unknown(from_files, predictor.threshold)  # 第 3 節の予測
+sent = digits["label"] == settings.UNKNOWN_LABEL
+print(f"validation digits answered unknown (sent to a person): {sent.sum()} of {len(digits)}")
+
+# %%
+plots.image_grid([plots.load_for_display(p, 64) for p in no_class["path"]],
+                 [f"{r.label}\n{r.best_guess} {r.probability:.0%}" for r in no_class.itertuples()],
+                 ncols=7, size=1.9, suptitle="Images of no class: answer, then best guess");
+
+# %% [markdown]
+# 上の数値は、次のことを念頭に置いて読んでください。確信度のしきい値が見慣れない画像を捕まえられるのは、モデルがその画像に自信を持てないときだけです。ソフトマックスの最大確率は、最も単純な分布外（out-of-distribution）検出器です（Hendrycks and Gimpel, 2017）。そしてモデルは、一度も見たことのないものに対して自信満々に間違えることがあるので、しきい値を超えた、どのクラスにも属さない画像にはクラス名が付いてしまいます。しきい値を上げればそうした画像をより多く捕まえられますが、その代わりに本物の数字もより多く人に回すことになります。その枚数はノートブック 04（第 9 節）の表でわかります。正直なテストになるのは、利用者が実際に送ってくる、どのクラスにも属さない写真をフォルダにまとめておき、このように予測させることです。
+
+# %% [markdown]
+# ## 5. モデルはどこを見ているか：Grad-CAM
+#
+# モデルは間違った理由で正解することがあります。このワークブックの元になったシステムの害虫分類器は、作者が背景を取り除くまで、葉やトラップの背景を学習していました。**Grad-CAM** は、画像のどの部分が予測を決めたのかを示します。バックボーンの最後の畳み込み層の特徴マップ（feature map）を取り出し、各マップを、それが増えるとクラスのスコアがどれだけ増えるか（勾配をマップ全体で平均したもの）で重み付けし、足し合わせて正の部分だけを残します。コードは次のとおりです。
 
 # %%
 print(inspect.getsource(explain.grad_cams))
@@ -160,9 +218,9 @@ truth = [os.path.basename(os.path.dirname(p)) for p in picked]  # クラスの�
 explain.show_grad_cam(predictor.model, sample, CLASSES, labels=truth);
 
 # %% [markdown]
-# ## 5. スマートフォンや小型デバイス向けの TensorFlow Lite
+# ## 6. スマートフォンや小型デバイス向けの TensorFlow Lite
 #
-# TensorFlow Lite のファイルに入っているのはモデルだけです。アプリは、上の手順 3 と同じように写真をデコードし、切り抜き、縮小してから、0〜255 の float32 の画素を渡します。3 種類の書き出し方で、サイズと正確さを引き換えにします。
+# TensorFlow Lite のファイルに入っているのはモデルだけです。アプリは、上の手順 3 と同じように写真をデコードし、切り抜き、縮小してから、0〜255 の float32 の画素を渡します。`calibration.json` の温度はファイルの中に入っている（下の SavedModel の中にも入っています）ので、アプリは較正済みの確率を受け取り、しきい値を自分で適用できます。3 種類の書き出し方で、サイズと正確さを引き換えにします。
 #
 # | quantize | 重み | サイズ |
 # |---|---|---|
@@ -186,16 +244,7 @@ print(os.path.basename(tflite_file), "->",
       CLASSES[int(np.argmax(probabilities))])
 
 # %% [markdown]
-# **Why EfficientNet-Lite exists.** Phones and edge accelerators compute fastest in 8-bit
-# integers. Lite0 is B0 made for that: ReLU6 (bounded, so activations quantise into a known
-# range) instead of swish, and no squeeze-and-excitation (its global pooling and sigmoid are slow
-# on such chips). Below, this notebook's model beside the other family's smallest member (B0 for
-# a Lite model, Lite0 for a B model) at the same input size, float32 and int8, each as a
-# `.tflite` file, one image per call as an app runs it. The other model has random weights: size
-# and speed do not depend on the weights' values, only its predictions would mean nothing (and
-# none are shown).
-#
-# *（この節は翻訳待ちのため、英語の原文のままです）*
+# **EfficientNet-Lite がある理由。** スマートフォンやエッジ向けのアクセラレータは、8 ビット整数で計算するときに最も速く動きます。Lite0 は、そのために作り直した B0 です。swish の代わりに ReLU6（上限があるので、活性化を既知の範囲に量子化できます）を使い、squeeze-and-excitation を持ちません（その大域プーリングとシグモイドは、そうしたチップでは遅いからです）。以下では、このノートブックのモデルと、もう一方のファミリーの最小のモデル（Lite のモデルなら B0、B のモデルなら Lite0）を、同じ入力サイズで、float32 と int8 のそれぞれ `.tflite` ファイルにして、アプリと同じく1回の呼び出しで画像1枚ずつ並べて比べます。もう一方のモデルの重みはランダムです。大きさと速度は重みの値に左右されず、意味をなさないのはその予測だけです（予測は表示しません）。
 
 # %%
 config = training.saved_config(MODEL_DIR)
@@ -216,9 +265,16 @@ for weights in ours.index:
           "per image")
 print(f"{config['model']} int8 agrees with Keras on "
       f"{parity.loc['tflite-int8', 'top1_agreement']:.1%} of the validation images")
+speed = ours.loc["int8 weights", "latency_ms"] / ours.loc["float32 weights", "latency_ms"]
+print(f"on this machine, {config['model']}'s int8 file takes {speed:.1f}x the time of its float32 "
+      f"file and {ours.loc['int8 weights', 'size_mb'] / ours.loc['float32 weights', 'size_mb']:.0%}"
+      " of its size")
 
 # %% [markdown]
-# ## 6. TensorFlow Serving 用の SavedModel
+# int8 の行は注意して読んでください。これらのファイルは*ダイナミックレンジ量子化*（dynamic-range quantization）を使っています。重みは 8 ビットで格納します（大きさは 4 分の 1）が、計算は浮動小数点のまま、その場で変換しながら行います。浮動小数点のカーネルが高度に最適化されたデスクトップの CPU では、最後の行が示すように、時間を節約するどころか余計にかかることがあります。int8 で速くなるのは、*完全整数*量子化（full-integer quantization：重みと活性化の両方を、数百枚の画像で較正して量子化する）を、スマートフォンやエッジ向けチップの整数演算ユニットで実行したときです。Lite の ReLU6 と、squeeze-and-excitation を持たないことが効いてくるのはそこです。
+
+# %% [markdown]
+# ## 7. TensorFlow Serving 用の SavedModel
 #
 # サーバーが受け取るのは、画素ではなくエンコードされた写真です。書き出した SavedModel の `serving_default` シグネチャは、画像の**バイト列**（JPEG または PNG）のバッチを受け取り、評価時の前処理を内部で行ってから、確率とクラスの番号・名前を返します。もう一つのシグネチャ `serving_images` は、前処理済みの浮動小数点の画像を受け取ります。
 

@@ -16,9 +16,9 @@
 # %% [markdown]
 # # 06 · EfficientNet の内部：複合スケーリングと、ゼロから組み立てる B0
 #
-# ノートブック 03〜05 では、EfficientNet を `keras.applications.EfficientNetB0` というブラックボックスとして使いました。ここではその中を開けます。ネットワークが何でできているか（7 つのステージに並んだ MBConv ブロック）、B0〜B7 がなぜ違うのか（深さ・幅・解像度の**複合スケーリング**（compound scaling））、それがパラメータ数と FLOPs にどう響くのかを見たうえで、Keras で約 70 行の B0 をゼロから組み立て、それが正しいことを**証明**します。パラメータ数が Keras のモデルと同じであること、ステージごとの形状が同じであること、そして Keras の重みをコピーすれば出力も同じになることです。
+# ノートブック 03 の構造の表で、EfficientNet の部分（ステム、ブロック、トップ、ヘッド、バッチ正規化（batch normalization）、確率的深さ（stochastic depth））を挙げました。その後ノートブック 03〜05 では、ネットワークを箱として使いました（B0、オフラインのプロファイルでは Lite0）。ここではその箱を開けます。ブロックが何でできているか（7 つのステージに並んだ MBConv ブロック）、B0〜B7 がなぜ違うのか（深さ・幅・解像度の**複合スケーリング**（compound scaling））、それがパラメータ数と FLOPs にどう響くのかを見たうえで、Keras で約 70 行の B0 をゼロから組み立て、それが正しいことを**証明**します。パラメータ数が Keras のモデルと同じであること、ステージごとの形状が同じであること、そして Keras の重みをコピーすれば出力も同じになることです。最後の節では、オフラインのプロファイルのモデルである EfficientNet-Lite0 を B0 と並べます。
 #
-# 何も学習せず、何もダウンロードしません。ここで扱うモデルの重みはすべてランダムです。
+# 何も学習せず、何もダウンロードしません。ここで扱うモデルの重みはすべてランダムです。例外は第 9 節の Lite0 の ImageNet の重みで、これはワークブックのパッケージに含まれています。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/06_inside_efficientnet.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/06_inside_efficientnet.ipynb)
@@ -28,19 +28,23 @@
 # %% [markdown]
 # ## セットアップ
 #
-# 新しい Colab セッションでは、このセルがワークブックの補助パッケージをインストールします。このノートブックはモデルを組み立てるだけなので、CPU を含め、どのランタイムでもかまいません。
+# 新しい Colab セッションでは、このセルがワークブックの補助パッケージ（そのリリース `RELEASE`）をインストールします（TPU ランタイムでは TensorFlow とその TPU 版もインストールし、そのあとセッションを一度だけ再起動するよう求めます）。CPU を含め、どのランタイムでもかまいません。このノートブックはモデルを組み立てるだけで、書き出すのは変換した Lite0 の重みのキャッシュ（第 9 節）だけです。
 
 # %%
 import importlib.util
+import os
 import subprocess
 import sys
 
 REPO_URL = "https://github.com/effnet-workbook/effnet-workbook"  # フォークした場合は、そのリポジトリの URL
+RELEASE = "v0.1.0"  # これらのノートブックが対象とするワークブックのリリース
 if importlib.util.find_spec("effnet_helpers") is None:
-    subprocess.run(["git", "clone", "-q", "--depth", "1", REPO_URL, "effnet-workbook"], check=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "effnet-workbook"],
-                   check=True)
+    if not os.path.isdir("effnet-workbook"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", RELEASE, REPO_URL,
+                        "effnet-workbook"], check=True)
     sys.path.insert(0, "effnet-workbook")
+    from effnet_helpers import runtime
+    runtime.install_workbook("effnet-workbook")  # セッションの TensorFlow を置き換えることはない
 
 # %%
 import inspect
@@ -66,7 +70,7 @@ runtime.print_versions()
 # ## パラメータ
 #
 # - `FROM_SCRATCH`：自分で組み立てて Keras と照合するモデル。`"B0"`〜`"B7"`（大きなモデルほど、組み立てと1回の実行に時間がかかります）。
-# - `PHIS`：最後の節で比べる複合係数（compound coefficient）φ の値。
+# - `PHIS`：第 8 節で比べる複合係数（compound coefficient）φ の値。
 # - `CHECK_IMAGES`：出力の照合で両方のモデルに分類させるランダム画像の枚数。
 
 # %% tags=["parameters"]
@@ -84,13 +88,13 @@ print(f"profile {PROFILE['name']}: from scratch {FROM_SCRATCH}, {CHECK_IMAGES} c
 # %% [markdown]
 # ## 1. EfficientNet とは：7 つのステージに並んだ MBConv ブロック
 #
-# EfficientNet-B0 は人の手で設計されたものではありません。ニューラルアーキテクチャ探索（neural architecture search、NAS。MnasNet と同じ手法）が、FLOPs の予算の中で最も精度の高いネットワークを探しました。見つかったのは、**ステム**（stem）の畳み込み、続いて **7 つのステージに並んだ MBConv ブロック**（MobileNetV2 の逆残差（inverted residual）ブロックに squeeze-and-excitation を加えたもの）、そして 1,280 チャネルへの 1x1 畳み込み、プーリング、分類器です。次が論文の Table 1 です（`input` はそのステージが受け取る解像度で、ストライドを適用するのは各ステージの最初のブロックだけです）。
+# EfficientNet-B0 は人の手で設計されたものではありません。ニューラルアーキテクチャ探索（neural architecture search、NAS。MnasNet と同じ手法）が、FLOPs の予算の中で最も精度の高いネットワークを探しました。見つかったのは、ノートブック 03 の構造そのものです。**ステム**（stem）の畳み込み、続いて **7 つのステージに並んだ MBConv ブロック**（MobileNetV2 の逆残差（inverted residual）ブロックに squeeze-and-excitation を加えたもの）、そして 1,280 チャネルへの 1x1 畳み込みである**トップ**（top）と、プーリングと分類器からなる**ヘッド**（head）です。次が論文の Table 1 です（`input` はそのステージが受け取る解像度で、ストライドを適用するのは各ステージの最初のブロックだけです）。論文はステムと、トップとヘッドもステージに数えて、9 つのステージに番号を振っています。ステージ 1 がステム、ステージ 2〜8 が 7 つの MBConv のステージで、Keras（とこのノートブックの表）はこれを `block1`〜`block7` と呼びます。ステージ 9 がトップとヘッドです。最後の列がその対応を示しています。
 
 # %%
 arch.b0_stage_table()
 
 # %% [markdown]
-# 「MBConv6 5x5」は次のように読みます。1x1 畳み込みでチャネル数を 6 倍に広げ（expand）、各チャネルをそれぞれ専用の 5x5 カーネルでフィルタリングし（*depthwise* 畳み込み：チャネルを混ぜないので計算が軽い）、チャネルごとに重みを付け直し（squeeze-and-excitation）、1x1 畳み込みで少ないチャネル数に射影して戻します（project）。中央が広く両端が狭い、ResNet のボトルネックとは逆の形なので「逆」残差（inverted）と呼びます。第 4 節で1つ組み立てます。
+# 「MBConv6 5x5」は次のように読みます。1x1 畳み込みでチャネル数を 6 倍に広げ（expand）、各チャネルをそれぞれ専用の 5x5 カーネルでフィルタリングし（*depthwise* 畳み込み：チャネルを混ぜないので計算が軽い）、チャネルごとに重みを付け直し（squeeze-and-excitation）、1x1 畳み込みで少ないチャネル数に射影して戻します（project）。中央が広く両端が狭い、ResNet のボトルネックとは逆の形なので「逆」残差（inverted）と呼びます。第 5 節で1つ組み立てます。
 
 # %% [markdown]
 # ## 2. 複合スケーリング：B0〜B7 はなぜ違うのか
@@ -194,7 +198,7 @@ print(inspect.getsource(arch.conv_bn))
 print(inspect.getsource(arch.squeeze_excite))
 
 # %% [markdown]
-# **確率的深さ**（stochastic depth）は、学習中にブロックをまるごとランダムに飛ばします。画像ごとに、残差の分岐を**生存確率**（survival probability）p で残し、それ以外のときは落とすので、ブロックは入力をそのまま通します。残った分岐は p で割るので、何も落とさない推論時にも期待値は同じになります。重みを持たないので、パラメータ数は変わりません。
+# **確率的深さ**（stochastic depth）は、ノートブック 03 の構造の表に出てきた正則化の手法で、学習中にブロックをまるごとランダムに飛ばします。画像ごとに、残差の分岐を**生存確率**（survival probability）p で残し、それ以外のときは落とすので、ブロックは入力をそのまま通します。残った分岐は p で割るので、何も落とさない推論時にも期待値は同じになります。重みを持たないので、パラメータ数は変わりません。
 
 # %%
 print(inspect.getsource(arch.StochasticDepth.call))
@@ -277,7 +281,7 @@ survival = pd.DataFrame({"right": arch.survival_probabilities(b0[None]),
 ax = survival.plot.bar(figsize=(12, 4.5), color=["tab:green", "tab:red"], rot=0)
 ax.set(title="Stochastic depth: survival probability of each residual block of B0",
        xlabel="block", ylabel="probability the branch is kept")
-ax.legend(loc="center right");
+ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5));
 
 # %% [markdown]
 # 学習中にそれが何を引き起こすかを、1つの層について 10,000 サンプルで測ってみます（推論時には何も落とされません）。
@@ -321,10 +325,131 @@ for axis in (axes[0].yaxis, axes[1].xaxis):
     log_axis(axis, [0.5, 1, 2, 5, 10, 20, 50])
 log_axis(axes[1].yaxis, [5, 10, 20, 50, 100, 200, 500])
 axes[0].legend()
-axes[1].legend();
+axes[1].legend()
+fig.suptitle("B0's extra FLOPs spent on depth, width or resolution alone, or on all three");
 
 # %% [markdown]
 # 同じ FLOPs でも、戦略によってまったく違うネットワークができます。**解像度だけ**ではパラメータは1つも増えません（同じフィルタがより多くの画素の上を動くだけです）。**深さだけ**や**幅だけ**では、予算がはるかに多くのパラメータに変わり（φ = 7 では複合スケーリングの 5〜7 倍）、非常に深いネットワーク、あるいは非常に幅広く浅いネットワークになります。複合スケーリングはその中間にあり、実際の B1〜B7（星印）はその曲線の上に乗っています。なぜそれが重要なのかは論文の実験が示しています。どれか1つの次元だけをスケーリングすると、最初は精度が上がりますが、top-1 が約 80% を超えたあたりですぐに頭打ちになります（論文の Figure 3）。一方、深さと解像度も増やしながら幅をスケーリングすると、同じ FLOPs でより大きく精度が上がります（論文の Figure 4）。大きな画像を全体として捉えるにはより多くの層が、その細部を運ぶにはより多くのチャネルが必要だからです。
+
+# %% [markdown]
+# ## 9. EfficientNet-Lite：スマートフォン向けの B0
+#
+# ノートブック 03〜05 のオフラインのプロファイルが学習するのは **EfficientNet-Lite0** です。B0 のステージの表を、スマートフォンやエッジ向けのアクセラレータ（Coral の Edge TPU、スマートフォンの NPU）に合わせて変えたものです。これらは 8 ビット整数で計算するときに最も速く動きます（**int8**：各テンソルを最小値と最大値の間の 256 段階で格納し、大きさは float32 の 4 分の 1）。tensorflow/tpu の lite の README が、変更点とその理由を挙げています。
+
+# %%
+arch.LITE_CHANGES
+
+# %% [markdown]
+# int8 で活性化関数に上限があることが重要なのは、モデルを実行する前に、変換器が各テンソルの範囲を決めておかなければならないからです。ReLU6 の範囲は式からわかります。swish の最大値は入力と同じだけ大きくなるので、範囲は見本の画像で測るしかなく、少数の大きな値が、ほかのすべての値のための 256 段階を引き伸ばしてしまいます。
+
+# %%
+x = np.linspace(-8, 12, 401)
+fig, ax = plt.subplots(figsize=(10, 5))
+for label, y in (("swish", x / (1 + np.exp(-x))), ("ReLU6", np.clip(x, 0, 6))):
+    ax.plot(x, y, linewidth=3, label=f"{label}: outputs from {y.min():.2f} to {y.max():.2f}")
+ax.set(title="Swish grows with its input, ReLU6 stays in [0, 6]", xlabel="input x",
+       ylabel="activation(x)")
+ax.legend(loc="upper left");
+print(f"ReLU6 in int8: 256 levels over [0, 6], {6 / 255:.4f} apart, whatever the input")
+
+# %% [markdown]
+# 第 6 節のビルダー（`lite=True`）で組み立てた Lite0 と Lite4 を、B0 と B4 と並べます。数値は組み立てたモデルの層から読み取ります。B4 と Lite4 は幅（1.4）と深さ（1.8）の係数が同じなので、Lite がスケーリングしないものが両者の列に現れます。
+
+# %%
+side = arch.lite_comparison(("B0", "lite0", "B4", "lite4"))
+side
+
+# %%
+b0_parts, lite0_parts, b4_parts, lite4_parts = (side[name] for name in side.columns)
+print(f"B0 - Lite0: {b0_parts['params'] - lite0_parts['params']:,} parameters = B0's SE layers "
+      f"({b0_parts['squeeze-and-excitation params']:,}) + its input normalisation (7)")
+se_flops = b0_parts["FLOPs"] - lite0_parts["FLOPs"]
+print(f"multiply-adds: B0 {b0_parts['FLOPs'] / 1e6:.1f} M, Lite0 {lite0_parts['FLOPs'] / 1e6:.1f} M: "
+      f"B0's SE adds {se_flops:,} ({se_flops / b0_parts['FLOPs']:.2%})")
+for part in ("stem channels", "top channels", "blocks per stage (block1-7)"):
+    print(f"{part}: B4 {b4_parts[part]}, Lite4 {lite4_parts[part]}")
+
+# %% [markdown]
+# Lite0 は squeeze-and-excitation を除いた B0 ですが、積和演算の回数はほとんど変わりません。SE の 1x1 畳み込みは、すべての画素ではなく、ブロックごとにプーリングした1本のベクトルに対して働くからです。Lite がスマートフォンで節約するのは演算量ではありません。SE のプーリングは特徴マップ全体がそろうまで待たなければならず、そのシグモイドと乗算は、swish と同じく、int8 のアクセラレータが苦手とするか、まったく実行できない演算です（README には、SE は「一部のモバイル向けアクセラレータでは十分にサポートされていない」とあります）。積和演算の回数にはそれが表れません。ノートブック 05 では、Lite0 と B0 を TensorFlow Lite のファイルとして測ります。
+#
+# **Lite0 の証明**：ここで組み立てたネットワークは、パッケージに含まれる PyTorch のファイルから変換した ImageNet のモデルとパラメータ数がぴったり同じで、そのファイルが保持する数値の個数とも一致します（ファイルはワークブックの読み取り関数で読み、ファイルのコードは一切実行しません。バッチの計数値は重みではありません）。初回に使うときにファイルを変換し、その結果をワークブックのキャッシュに保存します。
+
+# %%
+from effnet_helpers import pretrained, statedict
+
+converted = pretrained.lite_imagenet("lite0", 224, include_top=True)
+state = statedict.read_state_dict(pretrained.lite0_state_dict_path())
+counters = [key for key in state if key.endswith("num_batches_tracked")]
+in_file = sum(array.size for key, array in state.items() if key not in counters)
+print(f"Lite0 built here {lite0_parts['params']:,}, converted ImageNet model "
+      f"{converted.count_params():,}, numbers in the file {in_file:,} "
+      f"({len(state)} tensors, {len(counters)} counters left out)")
+print("all three equal:", lite0_parts["params"] == converted.count_params() == in_file)
+print("converted weights cached in", pretrained.lite0_imagenet_weights())
+
+# %% [markdown]
+# Lite1〜Lite4 にはパッケージに含まれる重みがありません。それぞれ本来の解像度でゼロから組み立て、公表されている数値（`arch.LITE_PAPER`）と並べます。
+
+# %%
+lites = arch.lite_table()
+lites[["input", "blocks", "params_M", "trainable_M", "paper params_M", "trainable diff %",
+       "FLOPs_B", "paper FLOPs_B", "FLOPs diff %", "paper top1", "paper top1 int8"]].round(3)
+
+# %%
+same = lites["trainable_M"].round(1) == lites["paper params_M"]
+print("trainable parameters, rounded to 0.1 M, equal the published ones for",
+      ", ".join(same.index[same]), "| not for:", ", ".join(same.index[~same]) or "none")
+all_diff = 100 * (lites["params_M"] / lites["paper params_M"] - 1)
+print(f"all parameters (batch-norm statistics included): {all_diff.min():+.1f}% to "
+      f"{all_diff.max():+.1f}% off the published ones")
+print(f"count_flops: {-lites['FLOPs diff %'].max():.1f}% to {-lites['FLOPs diff %'].min():.1f}% "
+      "fewer multiply-adds than the README's")
+drop = lites["paper top1"] - lites["paper top1 int8"]
+print(f"published top-1 lost to int8: {drop.min():.1f} to {drop.max():.1f} points")
+
+# %% [markdown]
+# README が数えているのは**学習可能な**パラメータです（表示される最初の行）。Keras の数には、各バッチ正規化の移動平均と移動分散（チャネルごとに2つの数値。学習される統計量ですが、オプティマイザが動かす重みではありません）が加わります。README の積和演算の回数は、表示される割合だけ `count_flops` より多く、その向きは常に同じです。一方、論文の B0〜B7 の数値は、この数え方の上下両側にばらついています（第 3 節）。README は何を数えたのかを書いていません（この数え方では、バッチ正規化、活性化関数、加算を除いています）。そして int8 にしても Lite のモデルはほとんど損をしません。最後に表示される top-1 のポイント差です。公表されている float32 の数値から、B0〜B7 に比べて Lite が何を失うのかを、パラメータ数と積和演算の回数に対して見てみます。
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 6), sharey=True)
+families = ((arch.PAPER.loc["B0":"B4"], "EfficientNet B0-B4", "tab:green"),
+            (arch.LITE_PAPER, "EfficientNet-Lite0-4", "tab:purple"))
+label_at = {"B": (6, -16), "l": (6, 8)}  # B のラベルは点の下に、Lite のラベルは点の上に
+crowded = {"B0": (-30, 8), "B3": (-30, 8), "lite1": (8, -16), "lite2": (8, -16),
+           "lite3": (-50, 2), "lite4": (8, -16)}  # パラメータのパネルで近くにある点どうし
+for ax, column, label in ((axes[0], "params_M", "parameters (millions)"),
+                          (axes[1], "FLOPs_B", "FLOPs (billions of multiply-adds)")):
+    for table, family, color in families:
+        ax.plot(table[column], table["top1"], "-o", color=color, markersize=9, label=family)
+        for name, row in table.iterrows():
+            offset = crowded.get(name) if ax is axes[0] else None
+            ax.annotate(name, (row[column], row.top1), xytext=offset or label_at[name[0]],
+                        textcoords="offset points", color=color)
+    log_axis(ax.xaxis, [5, 10, 20] if column == "params_M" else [0.5, 1, 2, 5])
+    ax.set(xlabel=label)
+axes[0].set_ylabel("ImageNet top-1 accuracy (%)")
+axes[1].legend(loc="lower right")
+fig.suptitle("Published ImageNet top-1: Lite0-4 against B0-B4");
+
+# %%
+def nearest_b(value, column):
+    """The B model whose published figure is nearest on a logarithmic scale."""
+    return (np.log(arch.PAPER[column]) - np.log(value)).abs().idxmin()
+
+
+rows = []
+for name, lite in arch.LITE_PAPER.iterrows():
+    by_params, by_flops = nearest_b(lite.params_M, "params_M"), nearest_b(lite.FLOPs_B, "FLOPs_B")
+    rows.append({"model": name, "top1": lite.top1, "params_M": lite.params_M,
+                 "FLOPs_B": lite.FLOPs_B, "B by params": by_params,
+                 "top1 diff (params)": lite.top1 - arch.PAPER.top1[by_params],
+                 "B by FLOPs": by_flops, "its FLOPs_B": arch.PAPER.FLOPs_B[by_flops],
+                 "top1 diff (FLOPs)": lite.top1 - arch.PAPER.top1[by_flops]})
+nearest = pd.DataFrame(rows).set_index("model")
+nearest.round({"top1 diff (params)": 1, "top1 diff (FLOPs)": 1})
+
+# %% [markdown]
+# 表は、自分にとって大事な列で読んでください（各 Lite のモデルを、いちばん近い B のモデルと並べています）。**パラメータ数**（メモリ、ファイルの大きさ）に対しては、Lite1 以降で2つのファミリーは互角で、差はどちらの向きにも 1 ポイント以内です。Lite0 は B0 より 2 ポイント低くなっています。**積和演算の回数**（画像1枚あたりの計算量）に対しては、Lite0〜Lite3 はほぼ同じ計算量の B のモデルより 1.8〜2.5 ポイント低く、Lite4 は B3 とほぼ同じ精度を得るのに B3 より多くの計算量（18 億に対して 26.4 億）を必要とします。これが squeeze-and-excitation と swish を手放した代償です。Lite で得られるのは、スマートフォンの整数演算ハードウェアでよく動き、量子化してもほとんど精度を失わないモデルです。このワークブックのオフラインのプロファイルには、もう一つ理由があります。Lite0 の ImageNet の重みは PyPI のパッケージに含まれているので、ノートブック 03 はインターネットなしでそこから学習できるのです。
 
 # %% [markdown]
 # ## 自分で確かめる
@@ -341,8 +466,15 @@ print("B0-B7 params:", [int(round(p * 1e6)) for p in built["params_M"]])
 print("B0-B7 MFLOPs:", [int(round(f * 1e3)) for f in built["FLOPs_B"]])
 print("blocks:", list(scaling["blocks"]), "over 5%:", list(diffs.columns[(diffs.abs() > 5).any()]))
 print("mistakes (params):", [row["params"] for row in mistake_rows])
+print("Lite0 params built/converted/file:", lite0_parts["params"], converted.count_params(),
+      in_file, "SE blocks B0/Lite0:", b0_parts["squeeze-and-excitation blocks"],
+      lite0_parts["squeeze-and-excitation blocks"], "activations:", lite0_parts["activations"])
+print("Lite0-4 params:", list((lites["params_M"] * 1e6).round().astype(int)),
+      "trainable = published:", bool(same.all()))
 
 # %% [markdown]
 # ## 次のステップ
 #
-# ディスクには何も書き出していません。このノートブックの結果は、表とグラフそのものです。読んだコードは `effnet_helpers/architecture.py` にあり、`tests/test_architecture.py` には証明がテストとして入っています。パラメータのセルで `FROM_SCRATCH = "B3"` と設定すれば、スケーリングしたモデルも同じように確かめられます。それから [ノートブック 03](03_transfer_training.ipynb) に戻り、第 3 節の表を念頭にモデルの大きさ（`MODEL`）を選んでください。パラメータ数はメモリを、FLOPs は速度を決めます。
+# ディスクに書き出したのは、ワークブックのキャッシュにある変換済みの Lite0 の重み（第 9 節）だけです。このノートブックの結果は、表とグラフそのものです。ノートブック 03 の構造の表に出てきた部分は、もう読んだコードになりました。ステムとトップは `conv_bn`、ブロックは squeeze-and-excitation と確率的深さを含む `mbconv_block`、バッチ正規化はすべての畳み込みの後に続き、Lite は同じビルダーに `lite=True` を渡したものです。このコードは `effnet_helpers/architecture.py` にあり、`tests/test_architecture.py` には証明がテストとして入っています。パラメータのセルで `FROM_SCRATCH = "B3"` と設定すれば、スケーリングしたモデルも同じように確かめられます。
+#
+# これがワークブックの最後のノートブックです。自分のモデルを学習するときは、[ノートブック 03](03_transfer_training.ipynb) の `MODEL` パラメータに、第 3 節と第 9 節のどの名前でも指定できます（`"B3"`、`"lite2"`、…。オフラインで ImageNet の重みがあるのは Lite0 だけです）。パラメータ数はメモリを、積和演算の回数は GPU や TPU での速度を決めます。スマートフォンなら、Lite を int8 で（ノートブック 05）。
