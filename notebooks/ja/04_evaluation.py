@@ -242,8 +242,8 @@ bins = calibrated.reliability(calibrated=False)
 filled = bins[bins["images"] > 0]
 by_hand = (filled["images"] / filled["images"].sum() * (filled["accuracy"]
                                                          - filled["confidence"]).abs()).sum()
-print(f"ECE by hand {by_hand:.4f}, calibration.expected_calibration_error "
-      f"{calibration.expected_calibration_error(calibrated.raw_probabilities, calibrated.labels):.4f}")
+helper = calibration.expected_calibration_error(calibrated.raw_probabilities, calibrated.labels)
+print(f"ECE by hand {by_hand:.4f}, calibration.expected_calibration_error {helper:.4f}")
 filled[["lower", "upper", "images", "confidence", "accuracy"]].round(3)
 
 # %% [markdown]
