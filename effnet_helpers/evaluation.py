@@ -503,6 +503,8 @@ def plot_confusion_matrix(table: pd.DataFrame, normalize: bool = False, title: s
     percentages of its class (recall on the diagonal). Counts are written in the cells up to
     25 classes; beyond, the size and the labels' font adapt (100 classes stay readable)."""
     import matplotlib.pyplot as plt
+
+    from . import plots  # noqa: F401  (registers the Japanese font for class names)
     counts = table.to_numpy(dtype=float)
     n = len(table)
     values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) * 100 if normalize \

@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 
 from . import storage
 
-SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e"}
+SPLIT_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e", "test": "#2ca02c"}
 
 # The Japanese font: IPAexGothic as the PyPI package matplotlib-fontja ships it (a core
 # dependency). Its file is found without importing the package, whose import would make it the
