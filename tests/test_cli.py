@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import assert_conversion_consistent, make_dataset, make_flat, shard_names, write
+from tests.conftest import assert_conversion_consistent, make_dataset, make_flat, shard_names, write
 from effnet_helpers import cli, settings
 
 COMMANDS = ["layout", "split", "convert", "inspect"]

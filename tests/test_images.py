@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import (bomb_png_bytes, encode, exif_rotated_jpeg, jpeg_bytes,
+from tests.conftest import (bomb_png_bytes, encode, exif_rotated_jpeg, jpeg_bytes,
                       png16_bytes, png_bytes, smooth_array, solid)
 from effnet_helpers import images
 from effnet_helpers.images import ImageProblem, prepare_image

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import encode, jpeg_bytes, make_dataset, make_flat, png_bytes, solid, write
+from tests.conftest import encode, jpeg_bytes, make_dataset, make_flat, png_bytes, solid, write
 from effnet_helpers import layout, settings
 from effnet_helpers.layout import DatasetError
 

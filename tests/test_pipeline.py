@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import encode, smooth_array, write
+from tests.conftest import encode, smooth_array, write
 from effnet_helpers import pipeline, records, settings
 from effnet_helpers.layout import DatasetError
 from effnet_helpers.pipeline import Augment

@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import make_dataset
+from tests.conftest import make_dataset
 from effnet_helpers import cli, export, models, pipeline, records, training
 
 SIZE = 32

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import (assert_conversion_consistent, bomb_png_bytes, encode, exif_rotated_jpeg,
+from tests.conftest import (assert_conversion_consistent, bomb_png_bytes, encode, exif_rotated_jpeg,
                       jpeg_bytes, make_dataset, png16_bytes, png_bytes, read_records,
                       shard_names, skipped_rows, smooth_array, solid, write)
 from effnet_helpers import images, layout, records, settings

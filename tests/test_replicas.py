@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import make_dataset
+from tests.conftest import make_dataset
 from effnet_helpers import records, training
 
 ROOT = Path(__file__).resolve().parent.parent

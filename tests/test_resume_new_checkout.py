@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import make_dataset
+from tests.conftest import make_dataset
 from effnet_helpers import records, training
 
 NO_AUGMENT = {"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": False,
