@@ -287,7 +287,7 @@ def test_what_each_resize_method_keeps(framed):
 # --- records of the tensorflow/tpu converter ----------------------------------------------------
 
 def tpu_example(tf, image: bytes, label: int, synset: str, name: str, height: int, width: int):
-    """One record exactly as imagenet_to_gcs.py writes it (REFERENCE.md, section 1)."""
+    """One record exactly as imagenet_to_gcs.py writes it (docs/DESIGN.md, "The TFRecord schema of tensorflow/tpu")."""
     def b(v):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
 

@@ -22,7 +22,7 @@ from tests.conftest import (assert_conversion_consistent, bomb_png_bytes, encode
 from effnet_helpers import images, layout, records, settings
 from effnet_helpers.layout import DatasetError
 
-# The tensorflow/tpu converter's features (REFERENCE.md, section 1): key -> (list kind, value).
+# The tensorflow/tpu converter's features (docs/DESIGN.md, "The TFRecord schema of tensorflow/tpu"): key -> (list kind, value).
 REFERENCE_SCHEMA = {
     "image/encoded": "bytes_list",
     "image/class/label": "int64_list",
