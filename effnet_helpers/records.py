@@ -40,6 +40,7 @@ LABEL_OFFSET = 1  # image/class/label is 1-based in the reference schema
 FAST_BATCH = 32              # images per batch out of TensorFlow's checking pipeline, at most
 FAST_PREFETCH_BATCHES = 8    # batches it may run ahead
 WINDOW_BYTES = 64_000_000    # about this many bytes of images wait in memory (bounds memory)
+CALLS_PER_WORKER = 4         # checks in flight per worker thread (keeps the cores busy)
 SHARD_PATTERN = re.compile(r"^(train|validation|test)-(\d{5})-of-(\d{5})$")
 
 
@@ -167,8 +168,9 @@ def _fast_checks(paths: list[str], workers: int, max_side: int | None, max_pixel
     and gives the reason.
 
     Autotuning is off: its model thread can keep the iterator's deletion waiting at the end of
-    the run (measured: 0.1 s to over a minute on a busy 2-core machine); fixed parallelism and
-    buffers run as fast here."""
+    the run (measured: 0.1 s to over a minute on a busy 2-core machine). Instead CALLS_PER_WORKER
+    checks per thread are in flight, so that a slow image does not leave a core idle while the
+    results wait to be delivered in order (docs/conversion.md, section 3)."""
     tf = tensorflow()
 
     def check(index, path):
@@ -181,9 +183,11 @@ def _fast_checks(paths: list[str], workers: int, max_side: int | None, max_pixel
         return
     options = tf.data.Options()
     options.autotune.enabled = False
+    options.threading.private_threadpool_size = workers
     dataset = tf.data.Dataset.from_tensor_slices(
         (tf.range(len(paths), dtype=tf.int64), tf.constant(paths, dtype=tf.string)))
-    dataset = (dataset.map(check, num_parallel_calls=workers, deterministic=True)
+    dataset = (dataset.map(check, num_parallel_calls=CALLS_PER_WORKER * workers,
+                           deterministic=True)
                .ignore_errors().batch(batch).prefetch(FAST_PREFETCH_BATCHES)
                .with_options(options))
     for indices, contents, plain, heights, widths in dataset.as_numpy_iterator():
