@@ -421,8 +421,7 @@ def untrained_model_dir(folder, model: str = "B0", image_size: int = 224, classe
     built = models.build_model(model, len(classes), image_size, weights=None)
     built.save(storage.join(folder, training.MODEL_FILE))
     config = {"model": models.canonical_name(model), "image_size": image_size, "classes": classes,
-              "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
-                        "resize_method": resize_method, "preprocessing": "inside the model"}}
+              "input": training.input_record(resize_method)}
     storage.write_atomic(storage.join(folder, training.CONFIG_FILE),
                          json.dumps(config, indent=2) + "\n")
     layout.write_label_map(classes, storage.join(folder, settings.LABEL_MAP_FILE))

@@ -159,14 +159,14 @@ def plot_history(history, title: str = "Training curves", baseline=None,
     when the run has both phases; `baseline`, another run's history, is drawn beside it in grey
     (validation only), for example the same epochs from scratch."""
     data = pd.DataFrame(history)
+    other = None if baseline is None else pd.DataFrame(baseline)
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "--s")):
             if prefix + metric in data:
                 ax.plot(data["epoch"], data[prefix + metric], style,
                         label="validation" if prefix else "training")
-        if baseline is not None and f"val_{metric}" in pd.DataFrame(baseline):
-            other = pd.DataFrame(baseline)
+        if other is not None and f"val_{metric}" in other:
             ax.plot(other["epoch"], other[f"val_{metric}"], ":^", color="0.45",
                     label=f"validation, {baseline_label}")
         phases = set(data.get("phase", ()))

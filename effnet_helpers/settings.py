@@ -84,9 +84,11 @@ def profile_name() -> str:
     return name
 
 
-def profile() -> dict:
-    """The settings of the active profile, as a fresh dict the caller may change."""
-    return dict(PROFILES[profile_name()], name=profile_name())
+def profile(name: str | None = None) -> dict:
+    """The settings of the profile NAME (default: the active one), as a fresh dict the caller
+    may change."""
+    name = name or profile_name()
+    return dict(PROFILES[name], name=name)
 
 
 def repo_root() -> Path | None:

@@ -72,7 +72,7 @@ def profile_train_config(model: str | None = None, profile: str | None = None,
     one place where a profile becomes a TrainConfig. `baseline=True`: the profile's from-scratch
     run to compare it with (`baseline_config`)."""
     from . import training
-    values = dict(settings.PROFILES[profile], name=profile) if profile else settings.profile()
+    values = settings.profile(profile)
     head, total = values["schedule"]
     config = training.TrainConfig(
         model=model or values["model"], image_size=values["image_size"],
@@ -90,7 +90,7 @@ def baseline_config(config, profile: str | None = None):
     everything trainable from the first epoch. The profile's "baseline" may choose a smaller
     model or image size (training every layer costs far more on a CPU than transfer does)."""
     import dataclasses
-    smaller = settings.PROFILES[profile or settings.profile_name()]["baseline"]
+    smaller = settings.profile(profile)["baseline"]
     return dataclasses.replace(
         config, weights=None, head_epochs=0, warm_start=None, hub_handle=None,
         model=smaller["model"] or config.model, image_size=smaller["image_size"] or config.image_size)

@@ -94,6 +94,14 @@ class TrainConfig:
         return "head" if epoch <= self.head_epochs else "finetune"
 
 
+def input_record(resize_method: str, max_side: int | None = None) -> dict:
+    """config.json's "input": what a model of this workbook takes (0-255 RGB float32, its
+    preprocessing inside), how images were resized for it, and the records' pre-shrink."""
+    return {"dtype": "float32", "range": [0, 255], "channels": "RGB",
+            "resize_method": resize_method, "preprocessing": "inside the model",
+            "max_side": max_side}
+
+
 # --- the model directory --------------------------------------------------------------------
 
 def read_history(model_dir) -> list[dict]:
@@ -265,9 +273,7 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
     classes = pipeline.read_classes(records_dir, config.class_mapping)
     record = {"run": {**asdict(config), "records_dir": str(records_dir)},
               "model": config.model, "image_size": config.image_size, "classes": classes,
-              "input": {"dtype": "float32", "range": [0, 255], "channels": "RGB",
-                        "resize_method": config.resize_method, "preprocessing": "inside the model",
-                        "max_side": records.pre_shrink(records_dir)},
+              "input": input_record(config.resize_method, records.pre_shrink(records_dir)),
               "precision": runtime.precision}  # of the first session; models.load_model(float32)
     done = _prepare_model_dir(model_dir, record, overwrite)
     layout.write_label_map(classes, storage.join(model_dir, settings.LABEL_MAP_FILE))

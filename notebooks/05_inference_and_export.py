@@ -60,7 +60,7 @@ import os
 import numpy as np
 
 from effnet_helpers import datasets, evaluation, explain, export, inference, plots, runtime
-from effnet_helpers import settings, stages, storage, training
+from effnet_helpers import models, settings, stages, storage, training
 
 runtime.ensure_tensorflow()
 import tensorflow as tf
@@ -297,7 +297,7 @@ print(os.path.basename(tflite_file), "->",
 
 # %%
 config = training.saved_config(MODEL_DIR)
-OTHER = "B0" if config["model"].startswith("lite") else "lite0"
+OTHER = "B0" if models.is_lite(config["model"]) else "lite0"
 other_dir = export.untrained_model_dir(stages.model_dir(DATASET, f"{OTHER}-untrained"), OTHER,
                                        config["image_size"], CLASSES,
                                        config["input"]["resize_method"])
