@@ -39,7 +39,7 @@ What it does, in order:
    --max-side (records that keep the originals) and times the training input (bench_pipeline's
    pipeline at 224 px, alternating, --rounds times) over both records.
 
-    .venv/bin/python benchmarks/bench_convert.py                       # about 9 minutes
+    .venv/bin/python benchmarks/bench_convert.py                       # about 6 minutes (the first run also makes the sets: +6)
     .venv/bin/python benchmarks/bench_convert.py --sets photo --rounds 5
 """
 from __future__ import annotations
