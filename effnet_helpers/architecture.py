@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from . import specs
 from .specs import EFFICIENTNET
 
 # --- the architecture as data -----------------------------------------------------------------
@@ -416,7 +417,7 @@ def efficientnet_lite(width: float = 1.0, depth: float = 1.0, resolution: int = 
                       dropout: float = 0.2, include_top: bool = True, classes: int = 1000,
                       name: str = "efficientnet_lite"):
     """EfficientNet-Lite: Lite0 with the defaults; Lite1-4 with their width, depth, resolution
-    and dropout (`models.MODELS`). Same layer names as `efficientnet`, so freezing by block,
+    and dropout (`specs.MODELS`). Same layer names as `efficientnet`, so freezing by block,
     Grad-CAM and the stage tables work unchanged."""
     return efficientnet(width, depth, resolution, dropout, include_top=include_top,
                         classes=classes, name=name, lite=True)
@@ -488,14 +489,13 @@ def anatomy(model) -> dict:
 
 
 def _build_named(name: str, resolution: int | None = None):
-    """B0-B7 (the paper's coefficients) or Lite0-Lite4 (`models.MODELS`) from scratch, at their
+    """B0-B7 (the paper's coefficients) or Lite0-Lite4 (`specs.MODELS`) from scratch, at their
     native size unless `resolution` is given, with the 1000-class classifier, random weights."""
-    from . import models
-    spec = models.model_spec(name)
-    if models.is_lite(name):
+    spec = specs.model_spec(name)
+    if specs.is_lite(name):
         return efficientnet_lite(spec.width, spec.depth, resolution or spec.image_size,
                                  spec.dropout)
-    paper = PAPER.loc[models.canonical_name(name)]
+    paper = PAPER.loc[specs.canonical_name(name)]
     return efficientnet(paper.width, paper.depth, resolution or int(paper.resolution),
                         paper.dropout)
 

@@ -134,18 +134,16 @@ def cmd_inspect(args) -> int:
     return EXIT_OK
 
 
-AUGMENTATIONS = ("flip", "rotate90", "zoom", "randaugment")
-
-
 def _augment(text: str) -> dict:
     """--augment flip,zoom,... (or none) -> the pipeline.Augment fields."""
     names = [] if text.strip().lower() == "none" else [n.strip() for n in text.split(",") if n]
-    unknown = sorted(set(names) - set(AUGMENTATIONS))
+    unknown = sorted(set(names) - set(settings.AUGMENTATIONS))
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown augmentation {unknown}; choose from "
-                                         f"{', '.join(AUGMENTATIONS)} or none")
+                                         f"{', '.join(settings.AUGMENTATIONS)} or none")
     return {"flip": "flip" in names, "rotate90": "rotate90" in names,
-            "zoom": 0.2 if "zoom" in names else 0.0, "randaugment": "randaugment" in names}
+            "zoom": settings.DEFAULT_ZOOM if "zoom" in names else 0.0,
+            "randaugment": "randaugment" in names}
 
 
 def cmd_train(args) -> int:
@@ -244,23 +242,52 @@ def cmd_export(args) -> int:
     return EXIT_OK
 
 
+def _option(*flags, **options) -> argparse.ArgumentParser:
+    """A parent parser holding one option, for the sub-commands that share it (`parents=`)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(*flags, **options)
+    return parent
+
+
+def _shared_options() -> dict:
+    """The options several sub-commands take, each defined once."""
+    trained = _option("model_dir", help="the model directory that training wrote")
+    data = argparse.ArgumentParser(add_help=False, parents=[trained])
+    data.add_argument("records_dir", nargs="?", help="TFRecords of notebook 02")
+    data.add_argument("--data-dir", help="or: a folder with <split>/<class>/ images")
+    return {
+        "trained": trained, "data": data,
+        "merge": _option("--merge-classes", metavar="FILE.json",
+                         help='merge classes: {"old": "new"} (evaluate, calibrate: as the '
+                         "model's were merged)"),
+        "workers": _option("--workers", type=_positive_int, help="threads (default: all cores)"),
+        "no_progress": _option("--no-progress", action="store_true", help="no progress bar"),
+        "top_k": _option("--top-k", type=_positive_int, default=settings.DEFAULT_TOP_K,
+                         help="classes per image and top-k accuracy (default %(default)s)"),
+        "evaluation_batch": _option("--batch-size", type=_positive_int,
+                                    default=settings.EVALUATION_BATCH_SIZE,
+                                    help="default %(default)s"),
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from . import export, runtime
+    shared = _shared_options()
     parser = argparse.ArgumentParser(
         prog="effnet", description="EfficientNet transfer-learning workbook: the notebooks' steps "
         "as commands. Run `effnet COMMAND --help` for each.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("layout", help="count images per split and class and report problems",
+    p = sub.add_parser("layout", parents=[shared["merge"], shared["workers"]],
+                       help="count images per split and class and report problems",
                        description="Scan DATA_DIR/{train,validation,test}/<class>/ (test/ is "
                        "optional) and report counts and problems (undecodable files, identical "
                        "and near-duplicate images in two splits, naming issues).")
     p.add_argument("data_dir", help="folder holding train/ and validation/")
     p.add_argument("--no-check", action="store_true", help="skip opening every image (faster)")
-    p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
     p.add_argument("--problems-csv", metavar="FILE", help="also write the problems as CSV")
     p.add_argument("--label-map", metavar="FILE", help="also write synset_id2label.json here")
     p.add_argument("--show", type=int, default=20, help="problem rows to print (default 20)")
-    p.add_argument("--workers", type=_positive_int, help="threads (default: all cores)")
     p.add_argument("--group-by", metavar="REGEX", help=GROUP_HELP + "; report groups that are in "
                    "two splits")
     p.set_defaults(run=cmd_layout)
@@ -280,11 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of each class for a test/ split (default 0: no test split)")
     p.add_argument("--group-by", metavar="REGEX", help=GROUP_HELP + "; a group's files land in "
                    "one split")
-    p.add_argument("--mode", choices=["copy", "symlink", "hardlink"], default="copy",
+    p.add_argument("--mode", choices=settings.SPLIT_MODES, default=settings.SPLIT_MODES[0],
                    help="copy files (default) or link them to save space")
     p.set_defaults(run=cmd_split)
 
-    p = sub.add_parser("convert", help="convert an image folder to sharded TFRecords",
+    p = sub.add_parser("convert", parents=[shared["merge"], shared["workers"],
+                                           shared["no_progress"]],
+                       help="convert an image folder to sharded TFRecords",
                        description="Write DATA_DIR's images as TFRecord shards in the tensorflow/tpu "
                        "converter's schema, with synset_id2label.json, manifest.json and skipped.csv. "
                        "Resumable: rerun after an interruption.")
@@ -296,13 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="shards per split (overrides --shard-size-mb)")
     p.add_argument("--max-side", type=_positive_int,
                    help="shrink images whose longer side exceeds this many pixels")
-    p.add_argument("--workers", type=_positive_int, help="threads (default: all cores)")
-    p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
     p.add_argument("--max-pixels", type=_positive_int, default=settings.MAX_PIXELS,
                    help=f"skip images with more pixels (default {settings.MAX_PIXELS:,})")
     p.add_argument("--overwrite", action="store_true",
                    help="replace records of another conversion in OUTPUT_DIR")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_convert)
 
     p = sub.add_parser("inspect", help="count TFRecords per split and class",
@@ -312,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_inspect)
 
     defaults = _train_defaults()
-    p = sub.add_parser("train", help="transfer-train an EfficientNet on TFRecords",
+    p = sub.add_parser("train", parents=[shared["merge"]],
+                       help="transfer-train an EfficientNet on TFRecords",
                        description="Train a new head on a frozen backbone, then fine-tune (the "
                        "--schedule H,F), with a checkpoint every epoch. Run it again on the same "
                        "MODEL_DIR to resume after an interruption.")
@@ -340,21 +367,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", type=_augment, default=_augment("flip"),
                    help="comma-separated: flip,rotate90,zoom,randaugment, or none (default flip)")
     p.add_argument("--mixup-alpha", type=float, default=0.0, help="mixup strength (0: off)")
-    p.add_argument("--resize-method", choices=["crop", "resize", "pad_and_resize"],
-                   default="crop", help="random crops (default), plain resize, or pad to square")
-    p.add_argument("--balance", choices=["weights", "sampling"],
+    p.add_argument("--resize-method", choices=settings.RESIZE_METHODS,
+                   default=defaults.resize_method,
+                   help="random crops (default), plain resize, or pad to square")
+    p.add_argument("--balance", choices=settings.BALANCE_METHODS,
                    help="counter class imbalance with class weights or balanced sampling")
     p.add_argument("--include-validation", action="store_true",
                    help="train on train + validation")
     p.add_argument("--calibrate", action="store_true",
                    help="at the end, fit the temperature and the unknown threshold on "
                    "validation (as `effnet calibrate`)")
-    p.add_argument("--merge-classes", metavar="FILE.json", help='merge classes: {"old": "new"}')
-    p.add_argument("--steps-per-execution", type=_positive_int, default=1,
+    p.add_argument("--steps-per-execution", type=_positive_int,
+                   default=defaults.steps_per_execution,
                    help="steps per call on the device (more is faster on TPUs)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--tpu", help='a TPU name or grpc:// address ("local" on a TPU VM)')
-    p.add_argument("--precision", choices=["auto", "float32", "mixed_float16", "mixed_bfloat16"],
+    p.add_argument("--precision", choices=runtime.PRECISIONS,
                    default="auto", help="number format: auto (default) is mixed_bfloat16 on a "
                    "TPU, mixed_float16 on a GPU, float32 on the CPU")
     p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
@@ -370,33 +398,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace a different run in MODEL_DIR")
     p.set_defaults(run=cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, per-class figures and the confusion matrix",
+    p = sub.add_parser("evaluate", parents=[shared["data"], shared["merge"], shared["top_k"],
+                                            shared["evaluation_batch"]],
+                       help="accuracy, per-class figures and the confusion matrix",
                        description="Evaluate MODEL_DIR's model on every image of a split and write "
                        "metrics.json, per_class.csv, confusion_matrix.csv, predictions.csv and "
                        "pictures into MODEL_DIR.")
-    p.add_argument("model_dir", help="the model directory that training wrote")
-    p.add_argument("records_dir", nargs="?", help="TFRecords of notebook 02")
-    p.add_argument("--data-dir", help="or: a folder with <split>/<class>/ images")
     p.add_argument("--split", choices=list(settings.SPLITS), default="validation",
                    help="default validation")
     p.add_argument("--checkpoints", metavar="latest|all|N",
                    help="also evaluate checkpoints: the latest, all, or all from epoch N "
                    "(writes checkpoint_metrics.csv)")
-    p.add_argument("--top-k", type=_positive_int, default=5, help="for top-k accuracy (default 5)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
-    p.add_argument("--merge-classes", metavar="FILE.json",
-                   help='merge the data\'s classes as the model\'s were: {"old": "new"}')
     p.set_defaults(run=cmd_evaluate)
 
-    p = sub.add_parser("calibrate", help="temperature scaling and the \"unknown\" threshold",
+    p = sub.add_parser("calibrate", parents=[shared["data"], shared["merge"],
+                                             shared["evaluation_batch"], shared["no_progress"]],
+                       help="temperature scaling and the \"unknown\" threshold",
                        description="Fit the temperature (one number that makes the probabilities "
                        "honest) and choose the confidence threshold below which `predict "
                        "--reject-below auto` answers unknown, both on the validation split; "
                        "store them in MODEL_DIR/calibration.json and write the validation "
                        "figures before and after.")
-    p.add_argument("model_dir", help="the model directory that training wrote")
-    p.add_argument("records_dir", nargs="?", help="TFRecords of notebook 02")
-    p.add_argument("--data-dir", help="or: a folder with validation/<class>/ images")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--target-precision", type=_fraction, metavar="P",
                         help="named images right at least this often on validation (default "
@@ -408,47 +430,47 @@ def build_parser() -> argparse.ArgumentParser:
                    f"level (default {settings.THRESHOLD_CONFIDENCE}; 0: the observed precision)")
     p.add_argument("--bins", type=_positive_int, default=settings.CALIBRATION_BINS,
                    help=f"confidence bins of the ECE (default {settings.CALIBRATION_BINS})")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="default 64")
-    p.add_argument("--merge-classes", metavar="FILE.json",
-                   help='merge the data\'s classes as the model\'s were: {"old": "new"}')
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_calibrate)
 
-    p = sub.add_parser("predict", help="predict image files or folders",
+    p = sub.add_parser("predict", parents=[shared["trained"], shared["top_k"],
+                                           shared["no_progress"]],
+                       help="predict image files or folders",
                        description="Top-k classes of each image (folders are searched), with "
                        "MODEL_DIR alone. A file that cannot be read is reported; the others are "
                        "still predicted.")
-    p.add_argument("model_dir", help="the model directory that training wrote")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    p.add_argument("--top-k", type=_positive_int, default=5, help="classes per image (default 5)")
     p.add_argument("--output", metavar="FILE.csv",
                    help="write the table: path, label, probability, ..., error")
-    p.add_argument("--batch-size", type=_positive_int, default=32, help="default 32")
+    p.add_argument("--batch-size", type=_positive_int, default=settings.PREDICTION_BATCH_SIZE,
+                   help="default %(default)s")
     p.add_argument("--show", type=_positive_int, default=20, help="rows to print (default 20)")
     p.add_argument("--reject-below", type=_reject_below, metavar="auto|P",
                    help="label an image unknown when its top-1 probability is below P, or below "
                    "the threshold `effnet calibrate` chose (auto); its top-k stay in the table")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_predict)
 
-    p = sub.add_parser("export", help="TensorFlow Lite or SavedModel for serving",
+    p = sub.add_parser("export", parents=[shared["trained"]],
+                       help="TensorFlow Lite or SavedModel for serving",
                        description="Export MODEL_DIR's model: a .tflite file (float32, float16 or "
                        "dynamic-range int8) or a SavedModel whose serving signature takes encoded "
                        "image bytes (TF Serving).")
-    p.add_argument("model_dir", help="the model directory that training wrote")
-    p.add_argument("--format", choices=["tflite", "saved_model"], default="tflite",
+    p.add_argument("--format", choices=export.FORMATS, default="tflite",
                    help="default tflite")
-    p.add_argument("--quantize", choices=["none", "float16", "int8"], default="none",
+    p.add_argument("--quantize", choices=export.QUANTIZATIONS, default=export.QUANTIZATIONS[0],
                    help="TFLite only: none (float32, default), float16 or int8 (dynamic range)")
     p.add_argument("--output", metavar="PATH", help="default: MODEL_DIR/export/...")
     p.set_defaults(run=cmd_export)
     return parser
 
 
-def _train_defaults():
-    """TrainConfig's defaults without importing TensorFlow (for --help)."""
+def _train_defaults() -> argparse.Namespace:
+    """TrainConfig's field defaults (read from the dataclass's fields: nothing is built, no
+    TensorFlow is imported), for --help and the options' defaults."""
+    import dataclasses
+
     from .training import TrainConfig
-    return TrainConfig.__new__(TrainConfig)
+    return argparse.Namespace(**{f.name: f.default for f in dataclasses.fields(TrainConfig)
+                                 if f.default is not dataclasses.MISSING})
 
 
 def main(argv=None) -> int:
@@ -459,7 +481,7 @@ def main(argv=None) -> int:
     from .evaluation import EvaluationError
     from .inference import InferenceError
     from .export import ExportError
-    from .calibration import CalibrationError
+    from .confidence import CalibrationError
     try:
         return args.run(args)
     except (DatasetError, FileNotFoundError, NotADirectoryError, TrainingError,

@@ -55,32 +55,57 @@ def get_dataset(name: str = "sample", work_dir=None) -> str:
     return str(name)
 
 
-def make_messy_dataset(source_dir, dest_dir, classes=("one", "two"), per_class: int = 4) -> str:
-    """A small copy of SOURCE_DIR with the problems real photo folders have, one of each, for the
-    lessons: a text file, an empty and a truncated JPEG, a .DS_Store, a PNG named .jpg, the same
-    photo in train and validation, an empty class folder and a class in validation only."""
+def _images_in(folder: Path, count: int) -> list[Path]:
+    """The first COUNT files of FOLDER, in sorted order, that Pillow can open."""
+    from PIL import Image, UnidentifiedImageError
+
+    found = []
+    for f in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            with Image.open(f):
+                found.append(f)
+        except (OSError, UnidentifiedImageError):
+            continue
+        if len(found) == count:
+            break
+    return found
+
+
+def make_messy_dataset(source_dir, dest_dir, classes=None, per_class: int = 4) -> str:
+    """A small copy of two classes of SOURCE_DIR (CLASSES, default the first two in sorted order
+    that train/ and validation/ both hold) with the problems real photo folders have, one of
+    each, for the lessons: a text file, an empty and a truncated JPEG, a .DS_Store, a PNG named
+    .jpg, the same photo in train and validation, an empty class folder and a class in
+    validation only. Works with any class names."""
     import shutil
 
     from PIL import Image
 
     source, messy = Path(source_dir), Path(dest_dir)
+    if classes is None:
+        train, validation = ({p.name for p in (source / s).iterdir() if p.is_dir()}
+                             for s in ("train", "validation"))
+        classes = sorted(train & validation)[:2]
+    if len(classes) < 2:
+        raise ValueError(f"{source} needs two classes in both train/ and validation/ for the "
+                         "messy copy.")
     shutil.rmtree(messy, ignore_errors=True)
     for split in ("train", "validation"):  # the mess needs two splits; a test/ is not copied
         for cls in classes:
             (messy / split / cls).mkdir(parents=True)
-            for f in sorted((source / split / cls).iterdir())[:per_class]:
+            for f in _images_in(source / split / cls, per_class):
                 shutil.copy(f, messy / split / cls / f.name)
     a, b = classes[0], classes[1]
-    photo = sorted((messy / "train" / a).iterdir())[0]
+    photo = _images_in(messy / "train" / a, 1)[0]
     (messy / f"train/{a}/notes.txt").write_text("remember to label these")  # not an image
     (messy / f"train/{a}/empty.jpg").write_bytes(b"")                       # a failed copy
     (messy / f"train/{a}/cut.jpg").write_bytes(photo.read_bytes()[:700])    # a broken download
     (messy / "train/.DS_Store").write_bytes(b"\0\0\0\1Bud1")                # macOS leaves these
     Image.open(photo).save(messy / f"train/{b}/really_a_png.jpg", format="PNG")  # name lies
     shutil.copy(photo, messy / f"validation/{b}/same_photo.jpg")            # leak across splits
-    (messy / "train/three").mkdir()                                         # an empty class
-    (messy / "validation/seven").mkdir()                                    # validation only
-    shutil.copy(photo, messy / "validation/seven/seven.jpg")
+    (messy / "train/new_class").mkdir()                                     # an empty class
+    (messy / "validation/stray_class").mkdir()                              # validation only
+    shutil.copy(photo, messy / "validation/stray_class/stray.jpg")
     return str(messy)
 
 
@@ -91,7 +116,7 @@ def make_new_photos(source_dir, dest_dir, per_class: int = 1) -> str:
     one, and a broken download (which prediction must report, not crash on)."""
     import shutil
 
-    from PIL import Image
+    from PIL import ExifTags, Image
 
     source, out = Path(source_dir) / "validation", Path(dest_dir)
     shutil.rmtree(out, ignore_errors=True)
@@ -103,12 +128,14 @@ def make_new_photos(source_dir, dest_dir, per_class: int = 1) -> str:
     first = [sorted((source / cls).iterdir())[per_class] for cls in classes[:5]]
     images = [Image.open(f).convert("RGB") for f in first]
     images[0].save(out / "scan.png")                                        # a PNG
-    images[1].convert("CMYK").save(out / "print_cmyk.jpg", quality=95)      # from a print shop
+    images[1].convert("CMYK").save(out / "print_cmyk.jpg",  # from a print shop
+                                     quality=settings.JPEG_QUALITY)
     exif = Image.Exif()
-    exif[0x0112] = 6  # "turn 90 degrees clockwise to display": how phones store portraits
-    images[2].rotate(90, expand=True).save(out / "phone_rotated.jpg", quality=95,
+    exif[ExifTags.Base.Orientation] = 6  # "turn 90 degrees clockwise": how phones store portraits
+    images[2].rotate(90, expand=True).save(out / "phone_rotated.jpg",
+                                           quality=settings.JPEG_QUALITY,
                                            exif=exif.tobytes())
     images[3].resize((2000, 2000), Image.Resampling.BICUBIC).save(out / "large.jpg", quality=90)
-    images[4].convert("L").save(out / "greyscale.jpg", quality=95)
+    images[4].convert("L").save(out / "greyscale.jpg", quality=settings.JPEG_QUALITY)
     (out / "broken_download.jpg").write_bytes((out / "scan.png").read_bytes()[:300])
     return str(out)

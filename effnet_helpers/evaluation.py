@@ -10,7 +10,7 @@
 The figures are scikit-learn's (`confusion_matrix`, `precision_recall_fscore_support`, ...) on
 the model's top-1 predictions. `evaluate` writes metrics.json, per_class.csv,
 confusion_matrix.csv and the pictures into the model directory; `evaluate_checkpoints` does what
-the seed system's `--eval_iterator` did: evaluates the checkpoints of every epoch (or the latest,
+the original system's `--eval_iterator` did: evaluates the checkpoints of every epoch (or the latest,
 or those from epoch N) and writes checkpoint_metrics.csv.
 
 A calibrated model (MODEL_DIR/calibration.json, `calibration.calibrate`) is evaluated with its
@@ -20,6 +20,7 @@ MODEL_DIR/evaluation-<split>/, so the test figures never overwrite the validatio
 """
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import re
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import calibration, layout, pipeline, settings, storage
+from . import confidence, inference, layout, modeldir, models, pipeline, settings, storage
 
 METRICS_FILE = "metrics.json"
 PER_CLASS_FILE = "per_class.csv"
@@ -45,8 +46,6 @@ RISK_COVERAGE_FILE = "risk_coverage.csv"       # what each threshold of a short 
 RISK_COVERAGE_PLOT = "risk_coverage.png"
 SPLIT_RESULTS_DIR = "evaluation-{split}"       # where splits other than validation are written
 CHOSEN_DIR = "chosen-epoch-{epoch:03d}"         # a checkpoint chosen on validation, as a model
-DEFAULT_TOP_K = 5
-DEFAULT_BATCH_SIZE = 64
 DEFAULT_MISTAKES = 12
 ANNOTATE_UP_TO = 25      # confusion matrices with more classes than this show colours only
 CHECKPOINT_RE = re.compile(r"^epoch-(\d+)\.keras$")
@@ -81,21 +80,21 @@ class Evaluation:
         return np.argmax(self.probabilities, axis=1)
 
     def reliability(self, calibrated: bool = True) -> pd.DataFrame:
-        """The reliability diagram's bins (calibration.reliability_table); calibrated=False:
+        """The reliability diagram's bins (confidence.reliability_table); calibrated=False:
         of the model's probabilities before the temperature."""
         probabilities = self.probabilities if calibrated or self.raw_probabilities is None \
             else self.raw_probabilities
-        return calibration.reliability_table(probabilities, self.labels, self.bins)
+        return confidence.reliability_table(probabilities, self.labels, self.bins)
 
     def risk_coverage(self) -> pd.DataFrame:
         """Accuracy of the accepted images against coverage, for every threshold."""
-        return calibration.risk_coverage(self.probabilities, self.labels)
+        return confidence.risk_coverage(self.probabilities, self.labels)
 
     def thresholds(self) -> pd.DataFrame:
         """What each threshold of a short list (and the stored one) would do: images accepted
         and sent to a person, coverage, accuracy of the accepted."""
-        grid = calibration.THRESHOLD_GRID + ((self.threshold,) if self.threshold else ())
-        return calibration.threshold_table(self.probabilities, self.labels, grid)
+        grid = confidence.THRESHOLD_GRID + ((self.threshold,) if self.threshold else ())
+        return confidence.threshold_table(self.probabilities, self.labels, grid)
 
     def table(self) -> pd.DataFrame:
         """One row per image: its name, true and predicted class, the probability given to the
@@ -131,7 +130,7 @@ def check_classes(model_classes: list, data_classes: list, class_mapping=None) -
         "with this workbook (ids follow the sorted class names) or retrain the model.")
 
 
-def summary_metrics(labels, probabilities, classes: list, top_k: int = DEFAULT_TOP_K,
+def summary_metrics(labels, probabilities, classes: list, top_k: int = settings.DEFAULT_TOP_K,
                     bins: int = settings.CALIBRATION_BINS) -> dict:
     """Accuracy, top-k accuracy, balanced accuracy, macro and weighted precision, recall and F1,
     the log loss and the expected calibration error (`bins` equal-width bins), from true labels
@@ -156,7 +155,7 @@ def summary_metrics(labels, probabilities, classes: list, top_k: int = DEFAULT_T
         result.update({f"{average}_precision": p, f"{average}_recall": r, f"{average}_f1": f})
     clipped = np.clip(probabilities, 1e-7, 1.0)
     result["loss"] = sk.log_loss(labels, clipped / clipped.sum(axis=1, keepdims=True), labels=ids)
-    result["ece"] = calibration.expected_calibration_error(probabilities, labels, bins)
+    result["ece"] = confidence.expected_calibration_error(probabilities, labels, bins)
     return {key: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v)
             for key, v in result.items()}
 
@@ -196,7 +195,9 @@ def read_confusion(path) -> pd.DataFrame:
 # --- predicting the evaluation data -----------------------------------------------------------
 
 class _Mistakes:
-    """Keeps the n most confident wrong predictions seen so far (memory stays bounded)."""
+    """Keeps the n most confident wrong predictions seen so far, most confident first (memory
+    stays bounded while a split streams by): `heapq.nlargest` over those kept and the new one,
+    which keeps the earlier of two equally confident mistakes."""
 
     def __init__(self, n: int):
         self.n, self.items = n, []
@@ -206,25 +207,19 @@ class _Mistakes:
         predicted = int(np.argmax(probabilities))
         if self.n <= 0 or predicted == true:
             return
-        confidence = float(probabilities[predicted])
-        if len(self.items) == self.n and confidence <= self.items[-1]["probability"]:
-            return
-        self.items.append({"index": index, "true": true, "predicted": predicted,
-                           "probability": confidence, "image": image, "path": path,
-                           "name": name or path})
-        self.items.sort(key=lambda m: -m["probability"])
-        del self.items[self.n:]
+        item = {"index": index, "true": true, "predicted": predicted,
+                "probability": float(probabilities[predicted]), "image": image, "path": path,
+                "name": name or path}
+        self.items = heapq.nlargest(self.n, self.items + [item], key=lambda m: m["probability"])
 
 
 def predict_records(model, records_dir, image_size: int, resize_method: str, split="validation",
-                    class_mapping=None, batch_size: int = DEFAULT_BATCH_SIZE,
+                    class_mapping=None, batch_size: int = settings.EVALUATION_BATCH_SIZE,
                     mistakes: int = DEFAULT_MISTAKES, progress: bool = True):
     """Probabilities [n, classes], true labels [n] and file names [n] for every image of a split
     of the records (the last partial batch included), and the most confident mistakes with their
     images."""
     from tqdm.auto import tqdm
-
-    from . import inference
     data = pipeline.make_dataset(records_dir, split, image_size, batch_size, training=False,
                                  resize_method=resize_method, class_mapping=class_mapping)
     names = pipeline.record_filenames(records_dir, split)
@@ -232,7 +227,7 @@ def predict_records(model, records_dir, image_size: int, resize_method: str, spl
     with tqdm(total=pipeline.known_total(records_dir, split), unit="image", desc="Evaluating",
               disable=not progress) as bar:
         for images, onehot in data:
-            out = inference.predict_batch(model, images, batch_size)
+            out = models.predict_rows(model, images, batch_size)
             true = np.argmax(onehot.numpy(), axis=1)
             for i in np.flatnonzero(out.argmax(axis=1) != true):
                 worst.add(seen + i, int(true[i]), out[i], name=names[seen + i],
@@ -263,9 +258,9 @@ def with_calibration(result: Evaluation, temperature: float = 1.0, threshold: fl
     sent to a person). Predictions, accuracy and the confusion matrix do not change."""
     raw = result.raw_probabilities if result.raw_probabilities is not None \
         else result.probabilities
-    probabilities = calibration.apply_temperature(raw, temperature)
+    probabilities = confidence.apply_temperature(raw, temperature)
     top_k = next((int(m.group(1)) for key in result.metrics
-                  if (m := re.fullmatch(r"top_(\d+)_accuracy", key))), DEFAULT_TOP_K)
+                  if (m := re.fullmatch(r"top_(\d+)_accuracy", key))), settings.DEFAULT_TOP_K)
     metrics = summary_metrics(result.labels, probabilities, result.classes, top_k, bins)
     if temperature != 1.0:
         before = summary_metrics(result.labels, raw, result.classes, top_k, bins)
@@ -273,7 +268,7 @@ def with_calibration(result: Evaluation, temperature: float = 1.0, threshold: fl
                                   "loss_before": before["loss"], "loss_after": metrics["loss"],
                                   "ece_before": before["ece"], "ece_after": metrics["ece"]}
     if threshold is not None:
-        table = calibration.threshold_table(probabilities, result.labels, [threshold])
+        table = confidence.threshold_table(probabilities, result.labels, [threshold])
         row = table.iloc[0]
         metrics["unknown"] = {"threshold": float(threshold),
                               "coverage": round(float(row["coverage"]), 6),
@@ -299,19 +294,19 @@ def results_dir(model_dir, split: str = "validation") -> str:
 
 
 def evaluate_model(model, classes, config, records_dir=None, data_dir=None, split="validation",
-                   class_mapping=None, top_k: int = DEFAULT_TOP_K,
-                   batch_size: int = DEFAULT_BATCH_SIZE, mistakes: int = DEFAULT_MISTAKES,
+                   class_mapping=None, top_k: int = settings.DEFAULT_TOP_K,
+                   batch_size: int = settings.EVALUATION_BATCH_SIZE,
+                   mistakes: int = DEFAULT_MISTAKES,
                    progress: bool = True) -> Evaluation:
     """Evaluate a loaded model (classes and config from its model directory) on the records of
     notebook 02 (`records_dir`) or on a dataset folder of notebook 01 (`data_dir`)."""
-    from . import inference
     if (records_dir is None) == (data_dir is None):
         raise EvaluationError("Give the data to evaluate on: records_dir (TFRecords of notebook "
                               "02) or data_dir (a folder with validation/<class>/ images).")
     if class_mapping is not None:
         class_mapping = layout.load_class_mapping(class_mapping)
     image_size = int(config["image_size"])
-    resize_method = config.get("input", {}).get("resize_method", "crop")
+    resize_method = modeldir.resize_method(config)
     if records_dir is not None:
         if not storage.exists(records_dir):
             raise EvaluationError(f"{records_dir} does not exist: give the records folder that "
@@ -334,17 +329,16 @@ def evaluate_model(model, classes, config, records_dir=None, data_dir=None, spli
 
 
 def evaluate(model_dir, records_dir=None, data_dir=None, split="validation", class_mapping=None,
-             top_k: int = DEFAULT_TOP_K, batch_size: int = DEFAULT_BATCH_SIZE,
+             top_k: int = settings.DEFAULT_TOP_K, batch_size: int = settings.EVALUATION_BATCH_SIZE,
              mistakes: int = DEFAULT_MISTAKES, write: bool = True,
              progress: bool = True) -> Evaluation:
     """Evaluate the trained model of a model directory on every image of a split, and (write)
     save metrics.json, per_class.csv, confusion_matrix.csv and the pictures beside it (for a
     split other than validation: in MODEL_DIR/evaluation-<split>/, `results_dir`). A calibrated
     model's temperature and threshold are applied (`with_calibration`)."""
-    from . import inference
     try:
         predictor = inference.load_predictor(model_dir)
-    except (inference.InferenceError, calibration.CalibrationError) as error:
+    except (inference.InferenceError, confidence.CalibrationError) as error:
         raise EvaluationError(str(error)) from None
     result = evaluate_model(predictor.model, predictor.classes, predictor.config, records_dir,
                             data_dir, split, class_mapping, top_k, batch_size, mistakes, progress)
@@ -363,7 +357,6 @@ def evaluate(model_dir, records_dir=None, data_dir=None, split="validation", cla
 def write_results(result: Evaluation, out_dir) -> list[str]:
     """metrics.json, per_class.csv, confusion_matrix.csv, predictions.csv (UTF-8) and the
     pictures; returns the paths. Each file is written whole or not at all."""
-    import matplotlib.pyplot as plt
     written = []
 
     def put(name, data):
@@ -385,33 +378,31 @@ def write_results(result: Evaluation, out_dir) -> list[str]:
     split = result.metrics.get("split", "validation")
     figures = [(CONFUSION_PLOT, plot_confusion_matrix(result.confusion)),
                (CONFUSION_NORMALIZED_PLOT, plot_confusion_matrix(result.confusion, True)),
-               (RELIABILITY_PLOT, calibration.plot_reliability_diagram(
+               (RELIABILITY_PLOT, confidence.plot_reliability_diagram(
                    diagrams, title=f"Reliability diagram ({split})")),
-               (RISK_COVERAGE_PLOT, calibration.plot_risk_coverage(
+               (RISK_COVERAGE_PLOT, confidence.plot_risk_coverage(
                    result.risk_coverage(), result.threshold,
                    title=f"Accuracy against coverage ({split})"))]
     if result.mistakes:
         figures.append((MISTAKES_PLOT, plot_mistakes(result)))
     for name, figure in figures:
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-        plt.close(figure)
-        put(name, buffer.getvalue())
+        path = storage.join(out_dir, name)
+        storage.save_figure(figure, path)
+        written.append(path)
     return written
 
 
-# --- checkpoints (the seed system's --eval_iterator) ----------------------------------------
+# --- checkpoints (the original system's --eval_iterator) ----------------------------------------
 
 def checkpoint_paths(model_dir, which="latest") -> list[tuple[int, str]]:
     """[(epoch, path)] of the checkpoints to evaluate: "latest", "all", or an epoch number N
     (every checkpoint from epoch N on)."""
-    from . import training
-    folder = storage.join(model_dir, training.CHECKPOINT_DIR)
+    folder = storage.join(model_dir, modeldir.CHECKPOINT_DIR)
     found = sorted((int(m.group(1)), storage.join(folder, name))
                    for name in (storage.listdir(folder) if storage.isdir(folder) else [])
                    if (m := CHECKPOINT_RE.match(name)))
     if not found:
-        raise EvaluationError(f"{model_dir} has no checkpoints ({training.CHECKPOINT_DIR}/"
+        raise EvaluationError(f"{model_dir} has no checkpoints ({modeldir.CHECKPOINT_DIR}/"
                               "epoch-NNN.keras): training writes one per epoch.")
     text = str(which).strip().lower()
     if text == "latest":
@@ -428,16 +419,15 @@ def checkpoint_paths(model_dir, which="latest") -> list[tuple[int, str]]:
 
 
 def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all",
-                         split="validation", class_mapping=None, top_k: int = DEFAULT_TOP_K,
-                         batch_size: int = DEFAULT_BATCH_SIZE, write: bool = True,
+                         split="validation", class_mapping=None,
+                         top_k: int = settings.DEFAULT_TOP_K,
+                         batch_size: int = settings.EVALUATION_BATCH_SIZE, write: bool = True,
                          progress: bool = True) -> pd.DataFrame:
     """Metrics of each chosen checkpoint, a row per epoch; written as checkpoint_metrics.csv
     (and its plot) into the model directory when several were evaluated."""
     from tqdm.auto import tqdm
-
-    from . import inference, models, training
     predictor = inference.load_predictor(model_dir, load_model=False)  # each checkpoint's instead
-    phases = {row["epoch"]: row.get("phase", "") for row in training.read_history(model_dir)}
+    phases = {row["epoch"]: row.get("phase", "") for row in modeldir.read_history(model_dir)}
     rows = []
     chosen = checkpoint_paths(model_dir, which)
     for epoch, path in tqdm(chosen, unit="checkpoint", desc="Checkpoints",
@@ -452,14 +442,10 @@ def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all"
                      "images": result.metrics["images"]})
     table = pd.DataFrame(rows)
     if write and len(table) > 1:
-        import matplotlib.pyplot as plt
         storage.write_atomic(storage.join(model_dir, CHECKPOINT_METRICS_FILE),
                              table.to_csv(index=False))
-        figure = plot_checkpoint_metrics(table)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", bbox_inches="tight")
-        plt.close(figure)
-        storage.write_atomic(storage.join(model_dir, CHECKPOINT_METRICS_PLOT), buffer.getvalue())
+        storage.save_figure(plot_checkpoint_metrics(table),
+                            storage.join(model_dir, CHECKPOINT_METRICS_PLOT))
     return table
 
 
@@ -477,21 +463,20 @@ def checkpoint_model_dir(model_dir, epoch: int) -> str:
     export as the chosen model: MODEL_DIR itself when EPOCH is its last (model.keras is that
     checkpoint), else MODEL_DIR/chosen-epoch-NNN/ (config, label map and the checkpoint as
     model.keras, copied once)."""
-    from . import training
     found = dict(checkpoint_paths(model_dir, "all"))
     if epoch not in found:
         raise EvaluationError(f"{model_dir} has no checkpoint of epoch {epoch}; it has "
                               f"{sorted(found)}.")
-    history = training.read_history(model_dir)
+    history = modeldir.read_history(model_dir)
     if history and epoch == int(history[-1]["epoch"]):
         return str(model_dir)
     out = storage.join(model_dir, CHOSEN_DIR.format(epoch=epoch))
-    if not storage.exists(storage.join(out, training.MODEL_FILE)):
+    if not storage.exists(storage.join(out, modeldir.MODEL_FILE)):
         storage.makedirs(out)
-        for name in (training.CONFIG_FILE, settings.LABEL_MAP_FILE):
+        for name in (modeldir.CONFIG_FILE, settings.LABEL_MAP_FILE):
             storage.write_atomic(storage.join(out, name),
                                  storage.read_bytes(storage.join(model_dir, name)))
-        storage.write_atomic(storage.join(out, training.MODEL_FILE),
+        storage.write_atomic(storage.join(out, modeldir.MODEL_FILE),
                              storage.read_bytes(found[epoch]))  # written last: marks it complete
     return out
 

@@ -35,7 +35,8 @@ import warnings
 
 import numpy as np
 
-from . import pipeline, settings, storage, training
+from . import confidence, modeldir, pipeline, runtime, settings, storage
+from .backend import tensorflow
 
 FORMATS = ("saved_model", "tflite")
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -45,7 +46,6 @@ TFLITE_STEM = "model"                    # model.tflite, model-float16.tflite, m
 BYTES_SIGNATURE = "serving_default"      # encoded image bytes in (what TF Serving calls)
 IMAGES_SIGNATURE = "serving_images"      # prepared float images in
 INCOMPLETE_SUFFIX = ".incomplete"        # an export being built; never looks like a result
-DEFAULT_BATCH_SIZE = 32
 QUANTIZATION_NOTES = {"none": "float32 weights", "float16": "float16 weights",
                       "int8": "int8 weights, float activations (dynamic range)"}
 
@@ -83,7 +83,7 @@ def _check_model_dir(model_dir) -> None:
     if not storage.isdir(model_dir):
         raise ExportError(f"No model directory at {model_dir}: give the folder that training "
                           "wrote (notebook 03 or `effnet train RECORDS_DIR MODEL_DIR`).")
-    for name in (training.MODEL_FILE, training.CONFIG_FILE):
+    for name in (modeldir.MODEL_FILE, modeldir.CONFIG_FILE):
         if not storage.exists(storage.join(model_dir, name)):
             raise ExportError(f"No {name} in {model_dir}: it is not a finished training run. "
                               "Train first (notebook 03 or `effnet train RECORDS_DIR MODEL_DIR`), "
@@ -93,9 +93,9 @@ def _check_model_dir(model_dir) -> None:
 def _load(model_dir):
     """(model, classes, image size, resize method) of a model directory."""
     _check_model_dir(model_dir)
-    model, classes, config = training.load_trained(model_dir)
+    model, classes, config = modeldir.load_trained(model_dir)
     size = int(config.get("image_size") or model.input_shape[1])
-    method = (config.get("input") or {}).get("resize_method", "crop")
+    method = modeldir.resize_method(config)
     return model, classes, size, method
 
 
@@ -106,13 +106,12 @@ def serving_functions(model, classes: list[str], image_size: int, resize_method:
     """The two functions the SavedModel serves: (from encoded image bytes, from float images).
     Each returns {"probabilities", "class_index", "class_name"}; the probabilities are
     calibrated with `temperature` (calibration.json's; 1: as the model gives them)."""
-    from .calibration import tf_apply_temperature
-    tf = _tf()
+    tf = tensorflow()
     names = tf.constant(list(classes), tf.string)
     image_spec = tf.TensorSpec([image_size, image_size, 3], tf.float32)
 
     def from_images(images):
-        probabilities = tf_apply_temperature(
+        probabilities = confidence.tf_apply_temperature(
             tf.cast(model(images, training=False), tf.float32), temperature)
         index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {"probabilities": probabilities, "class_index": index,
@@ -145,7 +144,7 @@ def export_saved_model(model_dir, out_dir=None) -> str:
     out_dir = str(out_dir or default_path(model_dir, "saved_model"))
     model, classes, size, method = _load(model_dir)
     import keras
-    tf = _tf()
+    tf = tensorflow()
     from_bytes, from_images = serving_functions(model, classes, size, method,
                                                 _temperature(model_dir))
     archive = keras.export.ExportArchive()
@@ -161,7 +160,7 @@ def export_saved_model(model_dir, out_dir=None) -> str:
         return out_dir
     staging = out_dir.rstrip("/\\") + INCOMPLETE_SUFFIX
     storage.remove_tree(staging)  # what an interrupted earlier export left
-    os.makedirs(os.path.dirname(os.path.abspath(out_dir)), exist_ok=True)
+    os.makedirs(storage.parent(out_dir), exist_ok=True)
     try:
         _write_saved_model(archive, staging)
         _replace_dir(staging, out_dir)
@@ -173,7 +172,7 @@ def export_saved_model(model_dir, out_dir=None) -> str:
 def _write_saved_model(archive, folder) -> None:
     """Write a keras.export.ExportArchive as a SavedModel into FOLDER (without TensorFlow's
     "Assets written to ..." log lines, which tell a learner nothing to act on)."""
-    logger = _tf().get_logger()
+    logger = tensorflow().get_logger()
     level = logger.level
     logger.setLevel("ERROR")
     try:
@@ -200,13 +199,13 @@ def _replace_dir(new, target) -> None:
 
 def _upload_dir(local, target) -> None:
     """Copy a local SavedModel to a URL, saved_model.pb last (readers look for it first)."""
-    tf = _tf()
+    tf = tensorflow()
     storage.remove_tree(target)
     files = storage.walk_files(local)
     files.sort(key=lambda rel: rel == "saved_model.pb")
     for rel in files:
         destination = storage.join(target, *rel.split("/"))
-        storage.makedirs(destination.rsplit("/", 1)[0])
+        storage.makedirs(storage.parent(destination))
         tf.io.gfile.copy(os.path.join(local, *rel.split("/")), destination, overwrite=True)
 
 
@@ -220,13 +219,12 @@ def _tflite_bytes(model, image_size: int, quantizations,
     probabilities are calibrated with `temperature` inside the file (1: as the model gives)."""
     import keras
 
-    from .calibration import tf_apply_temperature
-    tf = _tf()
+    tf = tensorflow()
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("serve", lambda images: tf_apply_temperature(
+        archive.add_endpoint("serve", lambda images: confidence.tf_apply_temperature(
                                  model(images, training=False), temperature),
                              input_signature=[tf.TensorSpec([None, image_size, image_size, 3],
                                                             tf.float32, name="images")])
@@ -242,15 +240,9 @@ def _tflite_bytes(model, image_size: int, quantizations,
 
 
 def _write_file(path, data: bytes) -> None:
-    """storage.write_atomic, leaving no temporary file behind when it fails."""
-    parent = path.rsplit("/", 1)[0] if storage.is_url(path) else os.path.dirname(
-        os.path.abspath(path))
-    storage.makedirs(parent)
-    try:
-        storage.write_atomic(path, data)
-    except BaseException:
-        storage.remove(f"{path}.tmp")  # write_atomic's temporary name
-        raise
+    """storage.write_atomic into PATH's folder, created if needed."""
+    storage.makedirs(storage.parent(path))
+    storage.write_atomic(path, data)
 
 
 def export_tflite(model_dir, quantize: str = "none", out=None) -> str:
@@ -276,7 +268,7 @@ def _interpreter_class():
         from ai_edge_litert.interpreter import Interpreter
         return Interpreter
     except ImportError:
-        return _tf().lite.Interpreter
+        return tensorflow().lite.Interpreter
 
 
 class TFLiteRunner:
@@ -309,14 +301,15 @@ class TFLiteRunner:
         if len(images) != self.batch:
             self.interpreter.resize_tensor_input(self.input["index"], [len(images),
                                                                        *self.image_shape])
-            self.interpreter.allocate_tensors()
+            with runtime.quiet_native_logs():  # the first one logs "Created ... XNNPACK delegate"
+                self.interpreter.allocate_tensors()
             self.batch = len(images)
         self.interpreter.set_tensor(self.input["index"], images)
         self.interpreter.invoke()
         return np.array(self.interpreter.get_tensor(self.output_index))
 
 
-def tflite_predict(path, images, batch_size: int = DEFAULT_BATCH_SIZE,
+def tflite_predict(path, images, batch_size: int = settings.PREDICTION_BATCH_SIZE,
                    num_threads: int | None = None) -> np.ndarray:
     """Class probabilities [n, classes] of a TFLite file for float32 images [n, size, size, 3]
     (or one image [size, size, 3]) in 0..255, `batch_size` images per call. `num_threads`:
@@ -338,13 +331,14 @@ def _fresh(path, model_dir) -> bool:
     whose temperature is inside the file)."""
     if not storage.exists(path) or storage.is_url(path):
         return False
-    sources = [storage.join(model_dir, training.MODEL_FILE),
+    sources = [storage.join(model_dir, modeldir.MODEL_FILE),
                storage.join(model_dir, settings.CALIBRATION_FILE)]
     return all(os.path.getmtime(path) >= os.path.getmtime(source) for source in sources
                if os.path.exists(source))
 
 
-def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int = DEFAULT_BATCH_SIZE,
+def parity_table(model_dir, records_dir, formats=QUANTIZATIONS,
+                 batch_size: int = settings.PREDICTION_BATCH_SIZE,
                  progress: bool = True, reuse: bool = True):
     """How the TFLite exports compare with the Keras model on EVERY validation image.
 
@@ -368,7 +362,7 @@ def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int 
             _write_file(paths[quantize], data)
     runners = {q: TFLiteRunner(paths[q]) for q in formats}
 
-    config = training.saved_config(model_dir) or {}
+    config = modeldir.saved_config(model_dir) or {}
     mapping = (config.get("run") or {}).get("class_mapping")
     data = pipeline.make_dataset(records_dir, "validation", size, batch_size, training=False,
                                  resize_method=method, class_mapping=mapping)
@@ -388,7 +382,7 @@ def parity_table(model_dir, records_dir, formats=QUANTIZATIONS, batch_size: int 
     if not truth:
         raise ExportError(f"{records_dir} has no validation records to compare on.")
     truth, keras_top = np.concatenate(truth), np.concatenate(keras_top)
-    model_file = storage.join(model_dir, training.MODEL_FILE)
+    model_file = storage.join(model_dir, modeldir.MODEL_FILE)
     rows = [{"export": "keras", "file": model_file, "size_mb": storage.size(model_file) / 1e6,
              "top1_agreement": 1.0, "accuracy": float(np.mean(keras_top == truth)),
              "images": len(truth), "note": "model.keras, with the optimizer state"}]
@@ -409,21 +403,18 @@ LATENCY_WARMUP = 3
 
 
 def untrained_model_dir(folder, model: str = "B0", image_size: int = 224, classes=None,
-                        resize_method: str = "crop") -> str:
+                        resize_method: str = settings.DEFAULT_RESIZE_METHOD) -> str:
     """A model directory as training leaves it (model.keras, config.json, label map) for MODEL
     with random weights: to compare exports' size and speed, which do not depend on the weights'
     values (their predictions mean nothing)."""
-    import json
-
-    from . import layout, models, settings
+    from . import layout, models
     classes = list(classes or [f"class_{i}" for i in range(10)])
     storage.makedirs(folder)
     built = models.build_model(model, len(classes), image_size, weights=None)
-    built.save(storage.join(folder, training.MODEL_FILE))
+    built.save(storage.join(folder, modeldir.MODEL_FILE))
     config = {"model": models.canonical_name(model), "image_size": image_size, "classes": classes,
-              "input": training.input_record(resize_method)}
-    storage.write_atomic(storage.join(folder, training.CONFIG_FILE),
-                         json.dumps(config, indent=2) + "\n")
+              "input": modeldir.input_record(resize_method)}
+    modeldir.write_config(folder, config)
     layout.write_label_map(classes, storage.join(folder, settings.LABEL_MAP_FILE))
     return str(folder)
 
@@ -454,7 +445,7 @@ def footprint_table(model_dirs: dict, quantizations=("none", "int8"), image=None
     import pandas as pd
     rows = []
     for name, model_dir in model_dirs.items():
-        size = int(training.saved_config(model_dir)["image_size"])
+        size = int(modeldir.saved_config(model_dir)["image_size"])
         pixels = np.full((size, size, 3), 127.0, np.float32) if image is None else image
         for quantize in quantizations:
             path = default_path(model_dir, "tflite", quantize)
@@ -481,10 +472,9 @@ def export(model_dir, format: str = "tflite", quantize: str = "none", out=None) 
 
 def _temperature(model_dir) -> float:
     """The calibrated temperature of MODEL_DIR (calibration.json), 1.0 when uncalibrated."""
-    from .calibration import CalibrationError, temperature_of
     try:
-        return temperature_of(model_dir)
-    except CalibrationError as error:
+        return confidence.temperature_of(model_dir)
+    except confidence.CalibrationError as error:
         raise ExportError(str(error)) from None
 
 
@@ -492,8 +482,3 @@ def _calibrated(model_dir) -> dict:
     """{"temperature": T} for a calibrated model directory, {} otherwise (the graph as before)."""
     temperature = _temperature(model_dir)
     return {} if temperature == 1.0 else {"temperature": temperature}
-
-
-def _tf():
-    from .images import tensorflow
-    return tensorflow()

@@ -10,20 +10,20 @@ training uses) is proven to decode, or raises `ImageProblem` with a reason a per
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from . import settings
+from .backend import tensorflow  # noqa: F401  (explain.py imports it from here)
 
-# Pillow's own bomb check would raise before ours with a less helpful message; ours runs first.
-Image.MAX_IMAGE_PIXELS = None
-
-EXIF_ORIENTATION = 0x0112
+EXIF_ORIENTATION = ExifTags.Base.Orientation  # 0x0112
 # TensorFlow decodes at 1/8 scale for the proof: the whole compressed stream is still read and
 # checked (a truncated or corrupt file fails the same way), only the final pixels are fewer.
 VALIDATION_RATIO = 8
@@ -31,6 +31,32 @@ VALIDATION_RATIO = 8
 
 class ImageProblem(ValueError):
     """An image file that cannot be stored; str(error) is the reason shown to the user."""
+
+
+_LIFT_LOCK = threading.Lock()
+_lifts = 0                 # readers inside `pillow_limit_lifted` now (the converter's threads)
+_pillow_limit = None       # Pillow's limit before the first of them came in
+
+
+@contextlib.contextmanager
+def pillow_limit_lifted():
+    """Pillow's own decompression-bomb limit (Image.MAX_IMAGE_PIXELS) lifted while a reader that
+    applies ours decodes (`open_image`'s `max_pixels`, whose message says what to do, and which
+    `--max-pixels` raises for huge camera photos); put back when the last of the threads reading
+    at the same time leaves. Outside, every Pillow open in the process keeps Pillow's guard."""
+    global _lifts, _pillow_limit
+    with _LIFT_LOCK:
+        if _lifts == 0:
+            _pillow_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _lifts += 1
+    try:
+        yield
+    finally:
+        with _LIFT_LOCK:
+            _lifts -= 1
+            if _lifts == 0:
+                Image.MAX_IMAGE_PIXELS = _pillow_limit
 
 
 @dataclass
@@ -47,7 +73,7 @@ class PreparedImage:
 def sniff_format(data: bytes) -> str | None:
     """The image format from the file's first bytes (its "magic number"), whatever its name says."""
     signatures = {
-        b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
+        settings.JPEG_MAGIC: "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF87a": "GIF", b"GIF89a": "GIF",
         b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF",
     }
     for magic, name in signatures.items():
@@ -61,11 +87,13 @@ def sniff_format(data: bytes) -> str | None:
 
 
 def open_image(data: bytes, max_pixels: int = settings.MAX_PIXELS) -> Image.Image:
-    """Open an image lazily (header only) and apply the size checks; raise ImageProblem if unusable."""
+    """Open an image lazily (header only) and apply the size checks; raise ImageProblem if
+    unusable. Decoding it further is the caller's, inside `pillow_limit_lifted` when it may be
+    larger than Pillow's own limit."""
     if not data:
         raise ImageProblem("empty file (0 bytes): the copy or download probably failed")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pillow_limit_lifted():
             warnings.simplefilter("ignore")
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -120,18 +148,6 @@ def encode_jpeg(image: Image.Image, quality: int = settings.JPEG_QUALITY) -> byt
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
-
-
-_TF = None
-
-
-def tensorflow():
-    """TensorFlow, imported on first use (the layout stage and the CLI's --help do without it)."""
-    global _TF
-    if _TF is None:
-        import tensorflow as tf
-        _TF = tf
-    return _TF
 
 
 def decode_check(contents):
@@ -200,24 +216,33 @@ def fast_check(contents, max_side: int | None = None, max_pixels: int = settings
     inside tf.data pipelines, on TensorFlow's threads. Returns (plain, height, width) tensors:
     `plain` is True when the bytes start with the JPEG marker, have 3 channels, fit the pixel and
     side limits, and TensorFlow's decoder decodes them (at 1/8 scale, see decode_check) to the
-    header's size. Bytes the limits rule out are not decoded here: the careful path decodes and
-    proves what it stores anyway. Raises (a TensorFlow error) when the header, or the data of a
-    JPEG within the limits, does not decode."""
+    header's size. Bytes that do not start with the JPEG marker never reach TensorFlow's JPEG
+    decoder (its libjpeg would print "Not a JPEG file" on stderr, which reads as an error): they
+    are not plain, with height and width 0, and the careful path (Pillow) decides. Bytes the
+    limits rule out are not decoded here: the careful path decodes and proves what it stores
+    anyway. Raises (a TensorFlow error) when the header, or the data of a JPEG within the
+    limits, does not decode."""
     tf = tensorflow()
-    header = tf.io.extract_jpeg_shape(contents)
-    height, width = header[0], header[1]
-    fits = ((tf.strings.substr(contents, 0, 3) == b"\xff\xd8\xff") & (header[2] == 3)
-            & (tf.cast(height, tf.int64) * tf.cast(width, tf.int64) <= max_pixels))
-    if max_side:
-        fits &= tf.maximum(height, width) <= max_side
 
-    def proof():
-        decoded = tf.shape(tf.io.decode_jpeg(contents, channels=3, ratio=VALIDATION_RATIO))
-        return ((decoded[0] == (height + VALIDATION_RATIO - 1) // VALIDATION_RATIO)
-                & (decoded[1] == (width + VALIDATION_RATIO - 1) // VALIDATION_RATIO))
+    def inspect():
+        header = tf.io.extract_jpeg_shape(contents)
+        height, width = header[0], header[1]
+        fits = ((header[2] == 3)
+                & (tf.cast(height, tf.int64) * tf.cast(width, tf.int64) <= max_pixels))
+        if max_side:
+            fits &= tf.maximum(height, width) <= max_side
 
-    plain = tf.cond(fits, proof, lambda: tf.constant(False))
-    return plain, height, width
+        def proof():
+            decoded = tf.shape(tf.io.decode_jpeg(contents, channels=3, ratio=VALIDATION_RATIO))
+            return ((decoded[0] == (height + VALIDATION_RATIO - 1) // VALIDATION_RATIO)
+                    & (decoded[1] == (width + VALIDATION_RATIO - 1) // VALIDATION_RATIO))
+
+        return tf.cond(fits, proof, lambda: tf.constant(False)), height, width
+
+    def not_jpeg():
+        return tf.constant(False), tf.constant(0, tf.int32), tf.constant(0, tf.int32)
+
+    return tf.cond(tf.strings.substr(contents, 0, 3) == settings.JPEG_MAGIC, inspect, not_jpeg)
 
 
 def store_unchanged(data: bytes, checked) -> PreparedImage | None:
@@ -250,7 +275,7 @@ def prepare_image(data: bytes, max_side: int | None = None,
         except ImageProblem as problem:
             failure = problem  # maybe Pillow still reads it (rare JPEG flavours): try to convert
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), pillow_limit_lifted():  # open_image checked the size
             warnings.simplefilter("ignore")
             if too_big and source_format == "JPEG":
                 # decode at a reduced scale (1/2, 1/4 or 1/8, in the JPEG decoder itself: much

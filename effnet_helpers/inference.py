@@ -26,13 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import calibration, images, layout, pipeline, settings, storage
-from .images import tensorflow
+from . import confidence, images, layout, modeldir, models, pipeline, settings, storage
+from .backend import tensorflow
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".tif",
-                              ".tiff", ".webp"})
-DEFAULT_TOP_K = 5
-DEFAULT_BATCH_SIZE = 32
 DECODE_FAILED = "JPEG does not decode (truncated or corrupt)"
 
 
@@ -49,7 +45,7 @@ def find_images(paths) -> list[str]:
     for path in map(str, paths):
         if storage.isdir(path):
             found += [storage.join(path, f) for f in storage.walk_files(path)
-                      if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS
+                      if os.path.splitext(f)[1].lower() in settings.IMAGE_EXTENSIONS
                       and not any(part.startswith(".") for part in f.split("/"))]
         elif storage.exists(path):
             found.append(path)
@@ -75,18 +71,7 @@ def _read(path: str, max_side: int | None):
         return None, f"cannot be read: {error}"
 
 
-def predict_batch(model, images, batch_size: int) -> np.ndarray:
-    """model.predict_on_batch on a batch padded to `batch_size`: one compiled shape for every
-    batch, so the last, partial one triggers no new tracing. Returns the real rows only."""
-    tf = tensorflow()
-    count = int(images.shape[0])
-    if count < batch_size:
-        padding = tf.zeros([batch_size - count, *images.shape[1:]], images.dtype)
-        images = tf.concat([images, padding], axis=0)
-    return np.asarray(model.predict_on_batch(images), dtype=np.float32)[:count]
-
-
-def top_k_table(probabilities: np.ndarray, classes: list[str], k: int = DEFAULT_TOP_K,
+def top_k_table(probabilities: np.ndarray, classes: list[str], k: int = settings.DEFAULT_TOP_K,
                 paths=None) -> pd.DataFrame:
     """One row per image: label and probability (top 1), then label_2, probability_2, ... up to
     k. Rows of NaN probabilities (images that failed) get empty labels."""
@@ -140,13 +125,13 @@ class Predictor:
 
     @property
     def resize_method(self) -> str:
-        return self.config.get("input", {}).get("resize_method", "crop")
+        return modeldir.resize_method(self.config)
 
     @property
     def max_side(self) -> int | None:
         """The pre-shrink of the training records (`effnet convert --max-side`): new photos are
         shrunk alike, so they look to the model as the records did (and decode faster)."""
-        return self.config.get("input", {}).get("max_side")
+        return modeldir.max_side(self.config)
 
     def preprocess(self, jpeg_bytes: bytes) -> np.ndarray:
         """Prepared JPEG bytes -> the model's input: float32 [size, size, 3], 0..255."""
@@ -167,7 +152,8 @@ class Predictor:
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return data.ignore_errors().batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    def probabilities(self, paths, batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
+    def probabilities(self, paths, batch_size: int = settings.PREDICTION_BATCH_SIZE,
+                      progress: bool = True,
                       max_side: int | None = None, workers: int | None = None):
         """Class probabilities for image files: (array [n, classes], {index: reason}). Rows of
         files that failed are NaN and their reasons are in the dict. `max_side`: shrink photos
@@ -195,14 +181,15 @@ class Predictor:
                 errors.update({start + i: reason for i, (_, reason) in enumerate(read) if reason})
                 if prepared:
                     for indices, images_ in self._batches(prepared, batch_size):
-                        result[indices.numpy()] = predict_batch(self.model, images_, batch_size)
+                        result[indices.numpy()] = models.predict_rows(self.model, images_,
+                                                                      batch_size)
                     for index in prepared:
                         if np.isnan(result[index, 0]):
                             errors[index] = DECODE_FAILED
                 bar.update(len(read))
         bar.close()
         if self.temperature != 1.0:
-            result = calibration.apply_temperature(result, self.temperature).astype(np.float32)
+            result = confidence.apply_temperature(result, self.temperature).astype(np.float32)
         return result, errors
 
     def rejection_threshold(self, reject_below) -> float | None:
@@ -225,7 +212,8 @@ class Predictor:
                                  f"{reject_below!r}.")
         return value
 
-    def predict(self, paths, top_k: int = DEFAULT_TOP_K, batch_size: int = DEFAULT_BATCH_SIZE,
+    def predict(self, paths, top_k: int = settings.DEFAULT_TOP_K,
+                batch_size: int = settings.PREDICTION_BATCH_SIZE,
                 progress: bool = True, max_side: int | None = None,
                 reject_below=None) -> pd.DataFrame:
         """One row per image file (folders are searched): path, label, probability, the next
@@ -246,31 +234,30 @@ def load_predictor(model_dir, load_model: bool = True) -> Predictor:
     """The model of a model directory (notebook 03's output) ready to predict. load_model=False
     checks the directory and reads its classes and configuration only (model None), for callers
     that bring their own model, such as the evaluation of checkpoints."""
-    from . import training
-    if not storage.exists(storage.join(model_dir, training.MODEL_FILE)):
-        raise InferenceError(f"{model_dir} holds no trained model ({training.MODEL_FILE}): give "
+    if not storage.exists(storage.join(model_dir, modeldir.MODEL_FILE)):
+        raise InferenceError(f"{model_dir} holds no trained model ({modeldir.MODEL_FILE}): give "
                              "the model directory that training wrote (notebook 03 or "
                              "`effnet train RECORDS_DIR MODEL_DIR`).")
     if load_model:
-        model, classes, config = training.load_trained(model_dir)
+        model, classes, config = modeldir.load_trained(model_dir)
     else:
-        model, config = None, training.saved_config(model_dir)
-        classes = layout.read_label_map(storage.join(model_dir, settings.LABEL_MAP_FILE))
+        model, config = None, modeldir.saved_config(model_dir)
+        classes = modeldir.read_classes(model_dir)
     if config is None:
-        raise InferenceError(f"{model_dir} has {training.MODEL_FILE} but no "
-                             f"{training.CONFIG_FILE}: it was not written by this workbook's "
+        raise InferenceError(f"{model_dir} has {modeldir.MODEL_FILE} but no "
+                             f"{modeldir.CONFIG_FILE}: it was not written by this workbook's "
                              "training, so its image size and preprocessing are unknown.")
     try:
-        record = calibration.read_calibration(model_dir) or {}
-    except calibration.CalibrationError as error:
+        record = confidence.read_calibration(model_dir) or {}
+    except confidence.CalibrationError as error:
         raise InferenceError(str(error)) from None
     threshold = record.get("threshold")
     return Predictor(model, classes, config, float(record.get("temperature", 1.0)),
                      None if threshold is None else float(threshold))
 
 
-def predict(model_dir, paths, top_k: int = DEFAULT_TOP_K, output=None,
-            batch_size: int = DEFAULT_BATCH_SIZE, progress: bool = True,
+def predict(model_dir, paths, top_k: int = settings.DEFAULT_TOP_K, output=None,
+            batch_size: int = settings.PREDICTION_BATCH_SIZE, progress: bool = True,
             max_side: int | None = None, reject_below=None) -> pd.DataFrame:
     """Predict image files and folders with a model directory; write the table as CSV to
     `output` when given (atomically: a CSV is complete or absent). `reject_below`: "auto" (the
@@ -283,7 +270,7 @@ def predict(model_dir, paths, top_k: int = DEFAULT_TOP_K, output=None,
 
 
 def predict_folder_split(predictor: Predictor, data_dir, split: str = "validation",
-                         class_mapping=None, batch_size: int = DEFAULT_BATCH_SIZE,
+                         class_mapping=None, batch_size: int = settings.PREDICTION_BATCH_SIZE,
                          progress: bool = True):
     """Predict every image of one split of a dataset folder (notebook 01's layout):
     (probabilities [n, classes], true labels [n], paths, {path: reason} of unreadable files).
@@ -305,7 +292,7 @@ def predict_folder_split(predictor: Predictor, data_dir, split: str = "validatio
             {paths[i]: reason for i, reason in errors.items()}, classes)
 
 
-def show_prediction(predictor: Predictor, path, top_k: int = DEFAULT_TOP_K):
+def show_prediction(predictor: Predictor, path, top_k: int = settings.DEFAULT_TOP_K):
     """The image (upright) beside a bar chart of its top-k classes."""
     import matplotlib.pyplot as plt
 

@@ -21,15 +21,16 @@ import re
 import shutil
 import unicodedata
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+from tqdm.contrib.concurrent import thread_map
 
 from . import settings, storage
-from .images import ImageProblem, open_image, prepare_image, tensorflow
+from .backend import tensorflow
+from .images import ImageProblem, open_image, pillow_limit_lifted, prepare_image
 
 # The perceptual hash (docs/evaluation.md): the DCT hash of imagehash's `phash` at hash size 16
 # (256 bits) of a 128 px greyscale thumbnail, for the whole image and for 72 crops of it (1..8% off
@@ -44,7 +45,6 @@ FLAT_STD = 2.0           # a thumbnail this uniform (grey levels) is blank: it i
 
 FILE_COLUMNS = ["split", "class", "filename", "relpath", "path", "bytes", "kind"]
 PROBLEM_COLUMNS = ["severity", "problem", "split", "class", "path", "detail"]
-JPEG_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif"}
 COPY_NAME = re.compile(r"( \(\d+\)|[ _-]copy( \d+)?|のコピー| - Copy)\.[^.]+$", re.IGNORECASE)
 
 
@@ -181,9 +181,8 @@ def check_images(table: pd.DataFrame, workers: int | None = None,
         return (image.source_format, image.width, image.height, digest, "",
                 b"" if hashes is None else hashes.tobytes())
 
-    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-        results = list(tqdm(pool.map(check, rows["path"]), total=len(rows),
-                            desc="Checking images", unit="img", disable=not progress))
+    results = thread_map(check, list(rows["path"]), max_workers=workers or os.cpu_count(),
+                         desc="Checking images", unit="img", disable=not progress)
     columns = ["format", "width", "height", "sha1", "problem", "phash"]
     checked = table.copy()
     checked[columns] = pd.DataFrame([("", 0, 0, "", "", b"")] * len(table), index=table.index)
@@ -304,8 +303,8 @@ def _image_problems(checked: pd.DataFrame) -> list[dict]:
                               row["path"], row["problem"]))
     for _, row in checked[checked["format"] != ""].iterrows():
         ext = os.path.splitext(row["filename"])[1].lower()
-        if (row["format"] == "JPEG") != (ext in JPEG_EXTENSIONS) and ext != "":
-            if row["format"] == "JPEG" or ext in JPEG_EXTENSIONS:
+        if (row["format"] == "JPEG") != (ext in settings.JPEG_EXTENSIONS) and ext != "":
+            if row["format"] == "JPEG" or ext in settings.JPEG_EXTENSIONS:
                 found.append(_problem("warning", "name does not match content", row["split"],
                                       row["class"], row["path"],
                                       f"named {ext} but is {row['format']}; it is converted"))
@@ -362,9 +361,10 @@ def perceptual_hashes(data: bytes) -> np.ndarray:
     the file does not decode, and for a blank (uniform) image, which has no picture to compare."""
     from PIL import Image, ImageOps
     try:
-        image = Image.open(io.BytesIO(data))
-        image.draft("L", (2 * HASH_THUMBNAIL, 2 * HASH_THUMBNAIL))  # JPEG: decode at a fraction
-        image = ImageOps.exif_transpose(image).convert("L")
+        with pillow_limit_lifted():  # images that the converter's checks passed (check_images)
+            image = Image.open(io.BytesIO(data))
+            image.draft("L", (2 * HASH_THUMBNAIL, 2 * HASH_THUMBNAIL))  # JPEG: a fraction
+            image = ImageOps.exif_transpose(image).convert("L")
         thumb = np.asarray(image.resize((HASH_THUMBNAIL, HASH_THUMBNAIL),
                                         Image.Resampling.LANCZOS), dtype=np.float64)
     except Exception as error:  # whatever Pillow raises for a file it cannot decode
@@ -485,7 +485,7 @@ def _group_problems(table: pd.DataFrame, group_by: str) -> list[dict]:
 # --- label map ----------------------------------------------------------------------------
 
 def label_map(classes: list[str]) -> dict[str, str]:
-    """The 0-based label map the seed system reads: {"0": first class, "1": ...}."""
+    """The 0-based label map the original system reads: {"0": first class, "1": ...}."""
     return {str(i): name for i, name in enumerate(classes)}
 
 
@@ -497,7 +497,7 @@ def write_label_map(classes: list[str], path) -> None:
 
 def read_label_map(path) -> list[str]:
     """Class names in id order from a `synset_id2label.json` (keys must be 0..N-1)."""
-    mapping = json.loads(storage.read_bytes(path).decode("utf-8"))
+    mapping = storage.read_json(path)
     if sorted(int(k) for k in mapping) != list(range(len(mapping))):
         raise DatasetError(f"{path}: keys must be 0..{len(mapping) - 1}, got {sorted(mapping)}")
     return [mapping[str(i)] for i in range(len(mapping))]
@@ -507,10 +507,10 @@ def read_label_map(path) -> list[str]:
 
 def load_class_mapping(mapping) -> dict[str, str]:
     """A class-merging mapping {"old class": "new class"} from a dict or a JSON file's path
-    (the seed system's --translate_classes). Classes not named keep their own name."""
+    (the original system's --translate_classes). Classes not named keep their own name."""
     if not isinstance(mapping, dict):
         try:
-            mapping = json.loads(storage.read_bytes(mapping).decode("utf-8"))
+            mapping = storage.read_json(mapping)
         except (OSError, ValueError) as error:
             raise DatasetError(f"Cannot read the class mapping {mapping!r}: {error}") from None
     if not isinstance(mapping, dict) or not all(
@@ -560,8 +560,8 @@ def split_dataset(source_dir, output_dir, validation_fraction: float = settings.
     copied and are listed in the result with `split` "skipped" and the reason in `target`.
     Returns one row per file: split, class, source, target (and group, with `group_by`).
     """
-    if mode not in ("copy", "symlink", "hardlink"):
-        raise DatasetError(f"mode must be copy, symlink or hardlink, not {mode!r}")
+    if mode not in settings.SPLIT_MODES:
+        raise DatasetError(f"mode must be one of {', '.join(settings.SPLIT_MODES)}, not {mode!r}")
     fractions = _check_fractions(validation_fraction, test_fraction)
     if group_by:
         _group_pattern(group_by)
@@ -605,8 +605,8 @@ def carve_test_split(data_dir, output_dir, test_fraction: float = settings.SAMPL
     OUTPUT_DIR/test, the rest to OUTPUT_DIR/train. Validation stays the same, so figures
     measured on it before still compare. Returns the plan as `split_dataset` does (files that
     are not candidates are not copied and are listed as "skipped")."""
-    if mode not in ("copy", "symlink", "hardlink"):
-        raise DatasetError(f"mode must be copy, symlink or hardlink, not {mode!r}")
+    if mode not in settings.SPLIT_MODES:
+        raise DatasetError(f"mode must be one of {', '.join(settings.SPLIT_MODES)}, not {mode!r}")
     if not 0 < test_fraction < 1:
         raise DatasetError(f"test_fraction must be between 0 and 1, not {test_fraction}")
     table = scan_dataset(data_dir)
@@ -766,12 +766,10 @@ def _header_problem(path) -> str:
 
 
 def _place(source: str, target: str, mode: str) -> None:
-    storage.makedirs(os.path.dirname(target) if not storage.is_url(target)
-                     else target.rsplit("/", 1)[0])
+    storage.makedirs(storage.parent(target))
     if mode == "copy":
         if storage.is_url(source) or storage.is_url(target):
-            import tensorflow as tf
-            tf.io.gfile.copy(source, target, overwrite=True)
+            tensorflow().io.gfile.copy(source, target, overwrite=True)
         else:
             shutil.copy2(source, target)
     elif mode == "symlink":

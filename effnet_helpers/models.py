@@ -7,69 +7,15 @@ inference cannot disagree with training.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from . import storage
-from .specs import BACKBONE_NAME, EFFICIENTNET
+from .backend import tensorflow
+from .specs import (BACKBONE_NAME, LITE, MODELS, ModelSpec, canonical_name,  # noqa: F401
+                    is_lite, model_spec)
 
 HEAD_NAMES = ("head_pool", "head_dropout", "head_predictions")
 SCRATCH_BN_MOMENTUM = 0.9  # batch norm momentum when training from scratch (Keras default 0.99)
 HUB_DROPOUT = 0.2  # head dropout on a TF-Hub backbone: B0's (the TF-Hub EfficientNet most used)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model's constructor and the defaults of its paper or reference code: a
-    keras.applications name, or LITE for EfficientNet-Lite (`architecture.efficientnet_lite`,
-    with its width and depth coefficients)."""
-
-    constructor: str
-    image_size: int
-    dropout: float
-    width: float = 1.0
-    depth: float = 1.0
-
-
-LITE = "EfficientNetLite"
-
-
-MODELS = {
-    # EfficientNet B0-B7: resolution and dropout of the paper's Table 2 (specs.EFFICIENTNET).
-    **{name: ModelSpec(f"EfficientNet{name}", row.resolution, row.dropout)
-       for name, row in EFFICIENTNET.items()},
-    # EfficientNetV2: sizes of keras.applications, dropout of the official configs.
-    "V2B0": ModelSpec("EfficientNetV2B0", 224, 0.2), "V2B1": ModelSpec("EfficientNetV2B1", 240, 0.2),
-    "V2B2": ModelSpec("EfficientNetV2B2", 260, 0.3), "V2B3": ModelSpec("EfficientNetV2B3", 300, 0.3),
-    "V2S": ModelSpec("EfficientNetV2S", 384, 0.2),
-    # EfficientNet-Lite: (width, depth, resolution, dropout) of the tensorflow/tpu lite builder.
-    "lite0": ModelSpec(LITE, 224, 0.2, 1.0, 1.0), "lite1": ModelSpec(LITE, 240, 0.2, 1.0, 1.1),
-    "lite2": ModelSpec(LITE, 260, 0.3, 1.1, 1.2), "lite3": ModelSpec(LITE, 280, 0.3, 1.2, 1.4),
-    "lite4": ModelSpec(LITE, 300, 0.3, 1.4, 1.8),
-}
-_KEYS = {key.upper(): key for key in MODELS}
-
-
-def model_spec(name: str) -> ModelSpec:
-    """The spec of a model name: "B0".."B7", "V2B0".."V2B3", "V2S", "lite0".."lite4" (also
-    "efficientnetb0", "efficientnet-lite0" etc.)."""
-    return MODELS[_key(name)]
-
-
-def _key(name: str) -> str:
-    key = re.sub(r"^efficient_?net[-_]?", "", str(name).strip(), flags=re.IGNORECASE).upper()
-    key = key.replace("-", "").replace("_", "")
-    if key not in _KEYS:
-        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODELS)}.")
-    return _KEYS[key]
-
-
-def is_lite(name: str) -> bool:
-    return model_spec(name).constructor == LITE
-
-
-def canonical_name(name: str) -> str:
-    """The MODELS key of a model name: "efficientnet-lite0" -> "lite0", "b0" -> "B0"."""
-    return _key(name)
 
 
 def build_backbone(name: str, image_size: int | None = None, weights="imagenet"):
@@ -152,7 +98,7 @@ def set_trainable(model, phase: str, unfreeze_from: int = 1) -> None:
     "head": the whole backbone frozen; only the head trains.
     "full": everything trains, batch norm and stem included (the schedule 0,F: from scratch, or
     all layers from the start).
-    "finetune": blocks from `unfreeze_from` on and the top convolution train (the seed system's
+    "finetune": blocks from `unfreeze_from` on and the top convolution train (the original system's
     schedule: the stem is not trained; `unfreeze_from=0` trains the stem too). Batch-norm layers
     always stay frozen, which in Keras also keeps them in inference mode (their moving averages,
     learned on ImageNet, are not disturbed by small batches).
@@ -226,6 +172,25 @@ def load_model(path, float32: bool = False):
                 return keras.saving.load_model(local, compile=False)
             finally:
                 keras.mixed_precision.set_global_policy(previous)
+
+
+def predict_rows(model, images, batch_size: int):
+    """MODEL's outputs for exactly these images, one row each (float32 numpy), also under a
+    strategy with several replicas (the model built in its scope, or called inside it): there
+    `predict_on_batch` runs the whole batch on every replica and returns N times the rows, while
+    `predict` splits it between them. The batch is padded to BATCH_SIZE, so every call has one
+    shape (TPUs compile for one shape)."""
+    import numpy as np
+    tf = tensorflow()
+    count = int(images.shape[0])
+    if count < batch_size:
+        images = tf.concat([images, tf.zeros([batch_size - count, *images.shape[1:]],
+                                             images.dtype)], axis=0)
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        out = model.predict(images, batch_size=batch_size, verbose=0)
+    else:  # the same rows, without predict's per-call set-up (about 0.1 s)
+        out = model.predict_on_batch(images)
+    return np.asarray(out, dtype=np.float32)[:count]
 
 
 def float32_config(config):

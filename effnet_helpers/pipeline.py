@@ -27,9 +27,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from . import settings, storage
-from .images import tensorflow
+from .backend import tensorflow
 from .layout import DatasetError, load_class_mapping
-from .records import LABEL_OFFSET, feature_spec, inspect_records, record_classes, shard_files
+from .records import (LABEL_OFFSET, feature_spec, inspect_records, read_manifest, record_classes,
+                      shard_files)
 
 # --- constants: every number of the pipeline, in one place ----------------------------------
 
@@ -40,7 +41,6 @@ CROP_ASPECT_RANGE = (3 / 4, 4 / 3)    # training crop: width / height
 CROP_MIN_OBJECT_COVERED = 0.1
 CROP_MAX_ATTEMPTS = 10                # after 10 failed tries: fall back to the centre crop
 RESIZE_INTERPOLATION = "bicubic"
-RESIZE_METHODS = ("crop", "resize", "pad_and_resize")
 
 # Reading.
 SHUFFLE_BUFFER = 1024                 # records held for shuffling (memory: this x record size)
@@ -50,7 +50,6 @@ AUTOTUNE = -1                         # tf.data.AUTOTUNE
 # Augmentation.
 RANDAUGMENT_VALUE_RANGE = (0, 255)
 PIXEL_RANGE = (0.0, 255.0)
-JPEG_MAGIC = b"\xff\xd8\xff"
 
 # show_augmentations: the switches it pictures when no Augment is given.
 DEMO_ZOOM = 0.3
@@ -168,10 +167,8 @@ def class_counts(records_dir, split: str = "train", class_mapping=None,
     classes = _original_classes(records_dir)
     splits = [split] + (["validation"] if include_validation and split == "train" else [])
     counts = np.zeros(len(classes), np.int64)
-    manifest_path = storage.join(records_dir, settings.MANIFEST_FILE)
-    if storage.exists(manifest_path):
-        import json
-        manifest = json.loads(storage.read_bytes(manifest_path).decode("utf-8"))
+    manifest = read_manifest(records_dir)
+    if manifest is not None:
         for name in splits:
             per_class = manifest["splits"].get(name, {}).get("classes", {})
             counts += np.array([per_class.get(c, 0) for c in classes], np.int64)
@@ -211,7 +208,7 @@ def _is_jpeg(image_bytes):
     """True for JPEG bytes. Records of the tensorflow/tpu converter can hold PNG bytes saved under
     a .jpg name; those take the slower generic decoder instead of failing."""
     tf = tensorflow()
-    return tf.equal(tf.strings.substr(image_bytes, 0, 3), JPEG_MAGIC)
+    return tf.equal(tf.strings.substr(image_bytes, 0, 3), settings.JPEG_MAGIC)
 
 
 def _decode_any(image_bytes):
@@ -290,7 +287,8 @@ def whole_image(image_bytes, image_size: int, pad: bool = False):
     return _resize(image, image_size)
 
 
-def preprocess(image_bytes, image_size: int, training: bool, resize_method: str = "crop",
+def preprocess(image_bytes, image_size: int, training: bool,
+               resize_method: str = settings.DEFAULT_RESIZE_METHOD,
                seed=None):
     """Encoded image bytes -> float32 [size, size, 3] in 0..255, before augmentation."""
     if resize_method == "crop":
@@ -419,11 +417,12 @@ def _parser(lookup: np.ndarray):
 
 
 def make_dataset(records_dir, split: str = "train", image_size: int = 224, batch_size: int = 32,
-                 training: bool | None = None, augment: Augment | None = None,
-                 resize_method: str = "crop", class_mapping=None, include_validation: bool = False,
-                 balance: str | None = None, shuffle_buffer: int = SHUFFLE_BUFFER,
-                 seed: int | None = None, repeat: bool = False,
-                 drop_remainder: bool | None = None, cache: bool | str = False):
+                 *, training: bool | None = None, augment: Augment | None = None,
+                 resize_method: str = settings.DEFAULT_RESIZE_METHOD, class_mapping=None,
+                 include_validation: bool = False, balance: str | None = None,
+                 shuffle_buffer: int = SHUFFLE_BUFFER, seed: int | None = None,
+                 repeat: bool = False, drop_remainder: bool | None = None,
+                 cache: bool | str = False):
     """Batches of (images, labels) from the TFRecords of one split.
 
     images  float32 [batch, image_size, image_size, 3], pixel values 0..255
@@ -447,13 +446,41 @@ def make_dataset(records_dir, split: str = "train", image_size: int = 224, batch
     cache          keep the records (JPEG bytes) in memory after the first epoch (True) or in a
                    file (a path): saves the reading, not the decoding
     """
-    tf = tensorflow()
     _check_split(split)
     training = split == "train" if training is None else bool(training)
     drop_remainder = training if drop_remainder is None else bool(drop_remainder)
     augment = (augment or Augment()).check() if training else Augment.none()
-    if resize_method not in RESIZE_METHODS:
-        raise ValueError(f"resize_method must be one of {RESIZE_METHODS}, not {resize_method!r}")
+    _check_dataset_options(split, image_size, batch_size, training, resize_method,
+                           include_validation, balance, drop_remainder)
+    merged, lookup = _merge_plan(_original_classes(records_dir), class_mapping)
+    files = _files(records_dir, split, include_validation)
+    deterministic = seed is not None or not training
+    reading = dict(parse=_parser(lookup), seed=seed, cache=cache, deterministic=deterministic)
+    if balance == "sampling":
+        counts = class_counts(records_dir, split, class_mapping, include_validation)
+        dataset = _balanced_records(files, counts, shuffle_buffer, **reading)
+        total = int(counts.sum())
+        if not repeat:
+            dataset = dataset.take(total)  # an epoch: as many images as the split holds
+    else:
+        total = known_total(records_dir, split, include_validation)
+        dataset = _all_records(files, training, shuffle_buffer, repeat, **reading)
+    dataset = _batches(dataset, image_size, batch_size, len(merged), training, augment,
+                       resize_method, seed, drop_remainder, deterministic)
+    if total is not None and not repeat:
+        batches = total // batch_size if drop_remainder else math.ceil(total / batch_size)
+        dataset = dataset.apply(tensorflow().data.experimental.assert_cardinality(batches))
+    dataset = dataset.prefetch(AUTOTUNE)
+    dataset.class_names = merged
+    return dataset
+
+
+def _check_dataset_options(split, image_size, batch_size, training, resize_method,
+                           include_validation, balance, drop_remainder) -> None:
+    """make_dataset's refusals: options that do not fit together, each with the reason."""
+    if resize_method not in settings.RESIZE_METHODS:
+        raise ValueError(f"resize_method must be one of {settings.RESIZE_METHODS}, not "
+                         f"{resize_method!r}")
     if balance not in (None, "sampling"):
         raise ValueError(f'balance must be None or "sampling", not {balance!r} (for class '
                          "weights, pass class_weights(class_counts(...)) to model.fit)")
@@ -469,44 +496,48 @@ def make_dataset(records_dir, split: str = "train", image_size: int = 224, batch
     if int(batch_size) < 1 or int(image_size) < 1:
         raise ValueError("batch_size and image_size must be positive.")
 
-    classes = _original_classes(records_dir)
-    merged, lookup = _merge_plan(classes, class_mapping)
-    files = _files(records_dir, split, include_validation)
-    deterministic = seed is not None or not training
-    parse = _parser(lookup)
 
-    def cached(dataset, suffix=""):
-        if not cache:
-            return dataset
-        return dataset.cache("" if cache is True else str(cache) + suffix)
+def _cached(dataset, cache, suffix: str = ""):
+    """make_dataset's `cache`: False (as it is), True (in memory) or a file path."""
+    if not cache:
+        return dataset
+    return dataset.cache("" if cache is True else str(cache) + suffix)
 
-    total = known_total(records_dir, split, include_validation)
-    if balance == "sampling":
-        counts = class_counts(records_dir, split, class_mapping, include_validation)
-        present = [c for c in range(len(merged)) if counts[c] > 0]
-        per_class_buffer = max(16, shuffle_buffer // max(len(present), 1))
-        streams = []
-        for index, cls in enumerate(present):
-            stream = _records(files, True, seed, deterministic).map(
-                parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-            stream = cached(stream.filter(lambda image, label, cls=cls: tf.equal(label, cls)),
-                            f".class{cls}")
-            stream = stream.shuffle(per_class_buffer, seed=None if seed is None else seed + index)
-            streams.append(stream.repeat())
-        dataset = tf.data.Dataset.sample_from_datasets(
-            streams, weights=[1.0 / len(streams)] * len(streams), seed=seed)
-        total = int(counts.sum())
-        if not repeat:
-            dataset = dataset.take(total)  # an epoch: as many images as the split holds
-    else:
-        dataset = cached(_records(files, training, seed, deterministic))
-        if training:
-            dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-        if repeat:
-            dataset = dataset.repeat()
-        dataset = dataset.map(parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
 
-    num_classes = len(merged)
+def _all_records(files, training: bool, shuffle_buffer: int, repeat: bool, *, parse, seed,
+                 cache, deterministic):
+    """(image bytes, label) of every record of FILES, shuffled when training."""
+    dataset = _cached(_records(files, training, seed, deterministic), cache)
+    if training:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.map(parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+
+
+def _balanced_records(files, counts, shuffle_buffer: int, *, parse, seed, cache, deterministic):
+    """(image bytes, label) with every class present equally often: one endless shuffled stream
+    per class, sampled with equal weights."""
+    tf = tensorflow()
+    present = [c for c in range(len(counts)) if counts[c] > 0]
+    per_class_buffer = max(16, shuffle_buffer // max(len(present), 1))
+    streams = []
+    for index, cls in enumerate(present):
+        stream = _records(files, True, seed, deterministic).map(
+            parse, num_parallel_calls=AUTOTUNE, deterministic=deterministic)
+        stream = _cached(stream.filter(lambda image, label, cls=cls: tf.equal(label, cls)),
+                         cache, f".class{cls}")
+        stream = stream.shuffle(per_class_buffer, seed=None if seed is None else seed + index)
+        streams.append(stream.repeat())
+    return tf.data.Dataset.sample_from_datasets(
+        streams, weights=[1.0 / len(streams)] * len(streams), seed=seed)
+
+
+def _batches(dataset, image_size: int, batch_size: int, num_classes: int, training: bool,
+             augment: Augment, resize_method: str, seed, drop_remainder: bool, deterministic):
+    """Batches of (images, one-hot labels) from (image bytes, label): decoded, cropped or
+    resized, augmented when training (each image with its own seed), mixup on whole batches."""
+    tf = tensorflow()
     randaugment = randaugment_layer(seed) if augment.randaugment else None
 
     def prepare(element, image_seed):
@@ -530,11 +561,6 @@ def make_dataset(records_dir, split: str = "train", image_size: int = 224, batch
         dataset = tf.data.Dataset.zip((dataset, batch_seeds)).map(
             lambda batch, s: mixup(*batch, tf.stack([s, tf.constant(1, tf.int64)]), alpha),
             num_parallel_calls=AUTOTUNE, deterministic=deterministic)
-    if total is not None and not repeat:
-        batches = total // batch_size if drop_remainder else math.ceil(total / batch_size)
-        dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    dataset = dataset.prefetch(AUTOTUNE)
-    dataset.class_names = merged
     return dataset
 
 
@@ -577,14 +603,14 @@ def _sample_records(records_dir, split: str, n: int) -> list[tuple[bytes, int]]:
 
 def show_augmentations(records_dir, augment: Augment | None = None, image_size: int = 224,
                        n: int = 4, split: str = "train", seed: int = 0,
-                       resize_method: str = "crop"):
+                       resize_method: str = settings.DEFAULT_RESIZE_METHOD):
     """A figure of what each augmentation does: one row per switch (original, flip, rotate90,
     zoom, randaugment, mixup) on the same `n` images. `augment=None` shows every switch with
     example values; otherwise the rows of the switches that are on. The "original" row is the
     evaluation view of `resize_method` (the centre crop for "crop", the whole image otherwise);
-    flip is shown mirrored (in training, half the images are)."""
-    import matplotlib.pyplot as plt
-
+    flip is shown mirrored (in training, half the images are). The drawing is
+    `plots.labelled_rows`'s."""
+    from . import plots
     tf = tensorflow()
     title = ("What each augmentation switch that is on does (training only)" if augment else
              "What each augmentation switch does (example values, training only)")
@@ -629,21 +655,5 @@ def show_augmentations(records_dir, augment: Augment | None = None, image_size: 
             titles.append(" + ".join(f"{mixed[i, c].numpy():.2f} {classes[c]}" for c in top
                                      if mixed[i, c] > 0.005))
         rows.append((f"mixup α={augment.mixup_alpha:g}", list(images), titles))
-
-    size = 2.6
-    fig, axes = plt.subplots(len(rows), n, squeeze=False,
-                             figsize=(n * size + 1.6, len(rows) * (size + 0.45)))
-    for r, (row_name, images, titles) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            ax.imshow(np.asarray(images[c]).astype(np.uint8))
-            ax.set_title(titles[c], fontsize=12)
-        axes[r, 0].set_ylabel(row_name, fontsize=16, rotation=0, ha="right", va="center",
-                              labelpad=12)
-    fig.suptitle(title if augment.switches() else "No augmentation switch is on", fontsize=18)
-    fig.tight_layout()
-    return fig
+    return plots.labelled_rows(rows, title if augment.switches()
+                               else "No augmentation switch is on")

@@ -97,6 +97,7 @@ def plot_class_counts(counts: pd.DataFrame, title: str = "Images per class"):
     ax.set_yticks(y, data.index)
     ax.invert_yaxis()
     ax.set_xlabel("images")
+    ax.set_ylabel("class")
     ax.set_title(title)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(splits), frameon=False)
     return fig
@@ -116,6 +117,28 @@ def image_grid(images, titles=None, ncols: int = 6, size: float = 2.2, suptitle:
         ax.set_title(title, fontsize=12)
     if suptitle:
         fig.suptitle(suptitle)
+    return fig
+
+
+def labelled_rows(rows, title: str, size: float = 2.6):
+    """A grid of images, one row per (name, images, titles): the row's name on its left, each
+    image's title above it, no axes (`pipeline.show_augmentations`)."""
+    n = len(rows[0][1])
+    fig, axes = plt.subplots(len(rows), n, squeeze=False,
+                             figsize=(n * size + 1.6, len(rows) * (size + 0.45)))
+    for r, (row_name, images, titles) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.imshow(np.asarray(images[c]).astype(np.uint8))
+            ax.set_title(titles[c], fontsize=12)
+        axes[r, 0].set_ylabel(row_name, fontsize=16, rotation=0, ha="right", va="center",
+                              labelpad=12)
+    fig.suptitle(title, fontsize=18)
+    fig.tight_layout()
     return fig
 
 

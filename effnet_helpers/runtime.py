@@ -3,7 +3,10 @@
 Three moments, in this order (docs/colab.md explains each decision and where it comes from):
 
 1. Before TensorFlow is imported (`prepare_environment`, run when `effnet_helpers` is imported):
-   the log level, and on TPU v5e/v6e/v5p chips the PJRT variables TensorFlow reads at import.
+   the log level, and on TPU v5e/v6e/v5p chips the PJRT variables TensorFlow reads at import;
+   and the first `import tensorflow` made quiet (`quiet_tensorflow_import`): the lines its
+   native libraries print before the log level applies (absl, oneDNN, CUDA probes) are dropped,
+   anything else they print is written out after the import.
 2. Installing (`ensure_tensorflow`, `install_workbook`, `pip_install`): on a TPU runtime
    `tensorflow==V` first and `tensorflow-tpu==V` in a second command (one command lets plain
    TensorFlow overwrite the TPU build), then a restart; later installs are pinned to the
@@ -16,8 +19,10 @@ numpy are imported (and before they are installed).
 from __future__ import annotations
 
 import base64
+import contextlib
 import glob
 import hashlib
+import importlib.abc
 import importlib.util
 import os
 import platform
@@ -29,7 +34,14 @@ from dataclasses import dataclass
 
 
 def in_colab() -> bool:
-    return "google.colab" in sys.modules or importlib.util.find_spec("google.colab") is not None
+    """True in a Colab session (its `google.colab` package is there). False elsewhere, also on a
+    machine without any `google` package (where asking for `google.colab` raises)."""
+    if "google.colab" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("google.colab") is not None
+    except (ImportError, ValueError):  # no `google` package, or a broken one
+        return False
 
 
 # Distributions whose version `versions()` reports; TensorFlow comes under several names.
@@ -157,7 +169,11 @@ def log_level(tpu_host: bool) -> str:
 def prepare_environment(environ=None) -> dict:
     """Set what TensorFlow reads when it is imported (variables already set are kept): the log
     level, and on v5e/v6e/v5p chips the PJRT variables. Returns what was set. Run when
-    `effnet_helpers` is imported; it has no effect once TensorFlow is imported."""
+    `effnet_helpers` is imported; it has no effect once TensorFlow is imported. For this process
+    (no ENVIRON given) it also makes the first `import tensorflow` quiet
+    (`quiet_tensorflow_import`), unless TF_CPP_MIN_LOG_LEVEL is "0": every log line was asked for."""
+    if environ is None and os.environ.get("TF_CPP_MIN_LOG_LEVEL", "").strip() != "0":
+        quiet_tensorflow_import()
     environ = os.environ if environ is None else environ
     tpu = on_tpu_host()
     wanted = {"TF_CPP_MIN_LOG_LEVEL": log_level(tpu)}
@@ -169,6 +185,149 @@ def prepare_environment(environ=None) -> dict:
         if key not in environ:
             environ[key] = done[key] = value
     return done
+
+
+# Lines that TensorFlow's native libraries write straight to the process's stderr (file
+# descriptor 2) on machines where nothing is wrong, most of them while `import tensorflow` runs and
+# before its log level applies (absl's logging starts at INFO until TensorFlow initialises it):
+# absl's notice that it does so, oneDNN's note on round-off, the CUDA probes of a CPU machine and
+# of the pip build's duplicate CUDA plugins, CPU-instruction and TensorRT notes, TFLite's XNNPACK
+# delegate, and tf.data's buffer-size note. Errors and anything not listed here stay visible.
+NATIVE_NOISE = re.compile("|".join((
+    r"All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"oneDNN custom operations are on",
+    r"Could not find cuda drivers on your machine",
+    r"Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation placer already registered",
+    r"failed call to cuInit",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"rebuild TensorFlow with the appropriate compiler flags",
+    r"TF-TRT Warning: Could not find TensorRT",
+    r"Created TensorFlow Lite XNNPACK delegate for CPU",
+    r"tf_record_dataset_op\.cc:\d+\] The default buffer size is",
+)))
+# What libjpeg writes to descriptor 2 by itself (whatever the log level) when TensorFlow decodes
+# a broken file, before the error reaches Python. Noise only where the workbook reports each such
+# file with its reason anyway (layout.check_images, the converter's skipped.csv, predict's table):
+# `quiet_native_logs(IMAGE_DECODER_NOISE)` there.
+IMAGE_DECODER_NOISE = re.compile(NATIVE_NOISE.pattern + "|" + "|".join((
+    r"^Unsupported marker type 0x", r"^Corrupt JPEG data", r"^Premature end of JPEG file",
+    r"^Not a JPEG file: starts with", r"^Invalid JPEG file structure", r"^Bogus marker length",
+    r"^Bogus Huffman table definition", r"^Unsupported JPEG process")))
+
+
+def _flush(stream) -> None:
+    try:
+        stream.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def _writes_to_descriptor_2(stream) -> bool:
+    """Whether STREAM (a plain process's sys.stderr; not a notebook kernel's) writes to fd 2."""
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def quiet_native_logs(noise: re.Pattern = NATIVE_NOISE):
+    """Inside the block, file descriptor 2 (where C++ code logs) goes to a temporary file; at the
+    end every captured line that NOISE does not match is written to `sys.stderr`, so errors are
+    never hidden, only the known harmless lines are. Python's own `sys.stderr` (warnings,
+    progress bars) keeps writing to the terminal as it goes. Does nothing where descriptor 2
+    cannot be redirected."""
+    _flush(sys.stderr)
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    capture = tempfile.TemporaryFile()
+    previous, live = sys.stderr, None
+    try:
+        os.dup2(capture.fileno(), 2)
+        if _writes_to_descriptor_2(previous):
+            live = open(saved, "w", buffering=1, encoding=getattr(previous, "encoding", None),
+                        errors="backslashreplace", closefd=False)
+            sys.stderr = live
+        try:
+            yield
+        finally:
+            if live is not None:
+                _flush(live)
+                if sys.stderr is live:
+                    sys.stderr = previous
+            os.dup2(saved, 2)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines() if line.strip() and not noise.search(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+                _flush(sys.stderr)
+    finally:
+        os.close(saved)
+        capture.close()
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs another loader's `exec_module` inside `quiet_native_logs`, then puts it back in place
+    on the module (so nothing later sees this wrapper) and uninstalls its finder."""
+
+    def __init__(self, loader, finder):
+        self.loader, self.finder = loader, finder
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            with quiet_native_logs():
+                self.loader.exec_module(module)
+        finally:
+            self.finder.uninstall()
+            module.__loader__ = self.loader
+            if getattr(module, "__spec__", None) is not None:
+                module.__spec__.loader = self.loader
+
+
+class _QuietImportFinder(importlib.abc.MetaPathFinder):
+    """A `sys.meta_path` entry for one top-level module: finds it as the finders after it would,
+    and hands back its spec with the loader wrapped in `_QuietLoader`."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        for finder in [f for f in sys.meta_path if f is not self]:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                break
+        else:
+            return None  # not installed: the import fails as usual; stay for a later install
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _QuietLoader(spec.loader, self)
+        return spec
+
+    def uninstall(self) -> None:
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+
+def quiet_tensorflow_import(name: str = "tensorflow") -> bool:
+    """Make the first import of NAME in this process (by the package, by Keras or by a notebook's
+    `import tensorflow as tf`) run inside `quiet_native_logs`. Returns whether it was set up:
+    not when NAME is imported already, or set up already."""
+    if name in sys.modules or any(isinstance(f, _QuietImportFinder) and f.name == name
+                                  for f in sys.meta_path):
+        return False
+    sys.meta_path.insert(0, _QuietImportFinder(name))
+    return True
 
 
 # --- 2. installing ----------------------------------------------------------------------------

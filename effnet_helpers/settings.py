@@ -17,13 +17,13 @@ SPLITS = ("train", "validation", "test")
 OPTIONAL_SPLITS = ("test",)
 
 # Files written beside the TFRecords.
-LABEL_MAP_FILE = "synset_id2label.json"  # {"0": "class", ...}, 0-based, as the seed system reads it
+LABEL_MAP_FILE = "synset_id2label.json"  # {"0": "class", ...}, 0-based, as the original system reads it
 MANIFEST_FILE = "manifest.json"          # counts per split/class and per shard; written last
 SKIPPED_FILE = "skipped.csv"             # every file that was found but not written, with its reason
 STAGING_DIR = ".incomplete"              # unfinished conversion state; never looks like a result
 
 # Conversion defaults.
-DEFAULT_SHARD_SIZE_MB = 100   # the seed system's users sized shards by hand to about 100 MB
+DEFAULT_SHARD_SIZE_MB = 100   # the original system's users sized shards by hand to about 100 MB
 JPEG_QUALITY = 95             # when an image has to be re-encoded (PNG, CMYK, rotated, shrunk...)
 MAX_PIXELS = 89_478_485       # Pillow's decompression-bomb threshold (about 9,459 x 9,459)
 TRAIN_SHUFFLE_SEED = 0        # training shards hold shuffled files (seed 0), as the reference converter
@@ -41,6 +41,23 @@ CALIBRATION_BINS = 15         # equal-width confidence bins of the ECE (Guo et a
 TARGET_PRECISION = 0.99       # the "unknown" threshold: named classes right this often on validation,
 THRESHOLD_CONFIDENCE = 0.95   # as a one-sided 95% lower confidence bound (Clopper-Pearson), not luck
 UNKNOWN_LABEL = "unknown"     # what `predict --reject-below` answers below the threshold
+
+# What image files are. A file is a JPEG by its first bytes (its "magic number"), whatever its
+# name says; the extensions say what a folder search picks up and what a name promises.
+JPEG_MAGIC = b"\xff\xd8\xff"
+JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif"})
+IMAGE_EXTENSIONS = JPEG_EXTENSIONS | {".png", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+SPLIT_MODES = ("copy", "symlink", "hardlink")   # how `effnet split` places files
+
+# Training, evaluation and prediction choices that the stages and the CLI share.
+RESIZE_METHODS = ("crop", "resize", "pad_and_resize")
+DEFAULT_RESIZE_METHOD = "crop"   # the tensorflow/tpu crops (random when training, centre else)
+BALANCE_METHODS = ("weights", "sampling")
+AUGMENTATIONS = ("flip", "rotate90", "zoom", "randaugment")   # `effnet train --augment`
+DEFAULT_ZOOM = 0.2               # `--augment zoom`: up to 20% of the side
+DEFAULT_TOP_K = 5                # top-k accuracy and the classes shown per image
+EVALUATION_BATCH_SIZE = 64       # evaluation and calibration (no gradients: larger batches)
+PREDICTION_BATCH_SIZE = 32       # inference on files and the exports' comparisons
 
 # Files that operating systems leave in folders: found, reported, never images.
 SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db", "icon\r"})
@@ -65,11 +82,11 @@ PROFILES = {
              "baseline": {"model": None, "image_size": None}},
     # Lite0 at 96 px: docs/transfer.md compares the sizes (0.98 here, about the same at 224 for
     # 5x the time). Head at 0.02 and fine-tuning at 0.002 (for a batch of 256, scaled).
-    "cpu": {"grid_per_class": 6, "shard_size_mb": 1, "model": "lite0", "image_size": 96,
+    "cpu": {"grid_per_class": 6, "shard_size_mb": 0.5, "model": "lite0", "image_size": 96,
             "batch_size": 32, "schedule": (3, 6), "weights": "imagenet", "unfreeze_from": 4,
             "learning_rate": 0.02, "finetune_learning_rate": 0.002, "resize_method": "resize",
             "augment": False, "baseline": {"model": "lite0", "image_size": 32}},
-    "ci": {"grid_per_class": 3, "shard_size_mb": 1, "model": "lite0", "image_size": 64,
+    "ci": {"grid_per_class": 3, "shard_size_mb": 0.5, "model": "lite0", "image_size": 64,
            "batch_size": 32, "schedule": (1, 2), "weights": "imagenet", "unfreeze_from": 6,
            "learning_rate": 0.02, "finetune_learning_rate": 0.002, "resize_method": "resize",
            "augment": False, "baseline": {"model": "lite0", "image_size": 32}},

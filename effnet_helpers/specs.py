@@ -1,11 +1,15 @@
-"""The workbook's models as plain data, importable without Keras or TensorFlow.
+"""The workbook's models as plain data, importable without Keras or TensorFlow: the backbone's
+layer name, the EfficientNet paper's table, and every model name the workbook builds with its
+input size and head dropout (`MODELS`, `model_spec`).
 
-`models` (building and freezing), `hub` (TF-Hub backbones) and `architecture` (notebook 06's
-tables) all read these; keeping them here means none of those modules imports another for a
-constant, so their imports form no circle (docs/DESIGN.md, section "Module structure").
+`models` (building and freezing), `hub` (TF-Hub backbones), `pretrained` (Lite0's weights) and
+`architecture` (notebook 06's tables) all read these; keeping them here means none of those
+modules imports another for a constant, so their imports form no circle (docs/DESIGN.md, section "Module structure").
 """
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import NamedTuple
 
 BACKBONE_NAME = "backbone"  # the layer name of every classifier's backbone (keras or TF-Hub)
@@ -35,3 +39,58 @@ EFFICIENTNET = {
     "B6": PaperRow(1.8, 2.6, 528, 0.5, 43, 19, 84.0),
     "B7": PaperRow(2.0, 3.1, 600, 0.5, 66, 37, 84.3),
 }
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's constructor and the defaults of its paper or reference code: a
+    keras.applications name, or LITE for EfficientNet-Lite (`architecture.efficientnet_lite`,
+    with its width and depth coefficients)."""
+
+    constructor: str
+    image_size: int
+    dropout: float
+    width: float = 1.0
+    depth: float = 1.0
+
+
+LITE = "EfficientNetLite"
+
+
+MODELS = {
+    # EfficientNet B0-B7: resolution and dropout of the paper's Table 2 (specs.EFFICIENTNET).
+    **{name: ModelSpec(f"EfficientNet{name}", row.resolution, row.dropout)
+       for name, row in EFFICIENTNET.items()},
+    # EfficientNetV2: sizes of keras.applications, dropout of the official configs.
+    "V2B0": ModelSpec("EfficientNetV2B0", 224, 0.2), "V2B1": ModelSpec("EfficientNetV2B1", 240, 0.2),
+    "V2B2": ModelSpec("EfficientNetV2B2", 260, 0.3), "V2B3": ModelSpec("EfficientNetV2B3", 300, 0.3),
+    "V2S": ModelSpec("EfficientNetV2S", 384, 0.2),
+    # EfficientNet-Lite: (width, depth, resolution, dropout) of the tensorflow/tpu lite builder.
+    "lite0": ModelSpec(LITE, 224, 0.2, 1.0, 1.0), "lite1": ModelSpec(LITE, 240, 0.2, 1.0, 1.1),
+    "lite2": ModelSpec(LITE, 260, 0.3, 1.1, 1.2), "lite3": ModelSpec(LITE, 280, 0.3, 1.2, 1.4),
+    "lite4": ModelSpec(LITE, 300, 0.3, 1.4, 1.8),
+}
+_KEYS = {key.upper(): key for key in MODELS}
+
+
+def model_spec(name: str) -> ModelSpec:
+    """The spec of a model name: "B0".."B7", "V2B0".."V2B3", "V2S", "lite0".."lite4" (also
+    "efficientnetb0", "efficientnet-lite0" etc.)."""
+    return MODELS[_key(name)]
+
+
+def _key(name: str) -> str:
+    key = re.sub(r"^efficient_?net[-_]?", "", str(name).strip(), flags=re.IGNORECASE).upper()
+    key = key.replace("-", "").replace("_", "")
+    if key not in _KEYS:
+        raise ValueError(f"Unknown model {name!r}: choose one of {', '.join(MODELS)}.")
+    return _KEYS[key]
+
+
+def is_lite(name: str) -> bool:
+    return model_spec(name).constructor == LITE
+
+
+def canonical_name(name: str) -> str:
+    """The MODELS key of a model name: "efficientnet-lite0" -> "lite0", "b0" -> "B0"."""
+    return _key(name)

@@ -10,6 +10,8 @@ import os
 import posixpath
 import shutil
 
+from .backend import tensorflow
+
 
 def is_url(path) -> bool:
     """True for paths such as gs://bucket/dir that need tf.io.gfile."""
@@ -17,8 +19,7 @@ def is_url(path) -> bool:
 
 
 def _gfile():
-    import tensorflow as tf
-    return tf.io.gfile
+    return tensorflow().io.gfile
 
 
 def join(*parts) -> str:

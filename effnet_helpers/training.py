@@ -1,4 +1,4 @@
-"""Stage 3, training: the transfer schedule of the seed system (a new head on a frozen backbone
+"""Stage 3, training: the transfer schedule of the original system (a new head on a frozen backbone
 first, then fine-tuning up to a total epoch count), checkpoints every epoch, and runs that resume.
 
 A model directory after training holds everything evaluation and inference need:
@@ -16,23 +16,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 
 from . import layout, models, pipeline, records, settings, storage
-
-CONFIG_FILE = "config.json"
-HISTORY_FILE = "history.csv"
-MODEL_FILE = "model.keras"
-CHECKPOINT_DIR = "checkpoints"
-LOG_DIR = "logs"
+from .backend import tensorflow
+# The model directory's files and their readers live in `modeldir` (evaluation, inference and
+# export read them without importing training); they stay importable from here.
+from .modeldir import (CHECKPOINT_DIR, CONFIG_FILE, HISTORY_FILE, LOG_DIR,  # noqa: F401
+                       MODEL_FILE, TrainingError, input_record, load_trained, read_history,
+                       saved_config, write_config)
+from .modeldir import checkpoint_path as _checkpoint
 REFERENCE_BATCH = 256         # learning rates are given for this global batch and scaled linearly
-
-
-class TrainingError(ValueError):
-    """A training run that cannot start as asked; the message says what to do."""
+MIN_HEAD_STEPS = 100          # the head phase takes at least this many steps (docs/transfer.md)
 
 
 @dataclass
@@ -44,7 +41,7 @@ class TrainConfig:
     batch_size: int = 32                 # per replica; the global batch is this x replicas
     weights: str | None = "imagenet"     # "imagenet", None (from scratch) or a weights file
     hub_handle: str | None = None        # a TF-Hub handle or folder instead of keras.applications
-    head_epochs: int = 2                 # the seed system's --transfer_schedule H,F: H ...
+    head_epochs: int = 2                 # the original system's --transfer_schedule H,F: H ...
     total_epochs: int = 10               # ... and F (cumulative); H = 0 trains all from the start
     unfreeze_from: int = 1               # fine-tune blocks from this one on (1: all blocks)
     learning_rate: float = 0.1           # head phase, for a global batch of 256 (scaled)
@@ -53,7 +50,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     dropout: float | None = None         # None: the model's default
     augment: dict = field(default_factory=lambda: asdict(pipeline.Augment()))
-    resize_method: str = "crop"          # "crop", "resize" or "pad_and_resize"
+    resize_method: str = settings.DEFAULT_RESIZE_METHOD  # one of settings.RESIZE_METHODS
     balance: str | None = None           # None, "weights" (class weights) or "sampling"
     include_validation: bool = False
     class_mapping: dict | None = None
@@ -94,25 +91,7 @@ class TrainConfig:
         return "head" if epoch <= self.head_epochs else "finetune"
 
 
-def input_record(resize_method: str, max_side: int | None = None) -> dict:
-    """config.json's "input": what a model of this workbook takes (0-255 RGB float32, its
-    preprocessing inside), how images were resized for it, and the records' pre-shrink."""
-    return {"dtype": "float32", "range": [0, 255], "channels": "RGB",
-            "resize_method": resize_method, "preprocessing": "inside the model",
-            "max_side": max_side}
-
-
 # --- the model directory --------------------------------------------------------------------
-
-def read_history(model_dir) -> list[dict]:
-    path = storage.join(model_dir, HISTORY_FILE)
-    if not storage.exists(path):
-        return []
-    text = storage.read_bytes(path).decode("utf-8")
-    def value(key, text):
-        return text if key == "phase" else int(text) if key == "epoch" else float(text)
-    return [{k: value(k, v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
-
 
 def _write_history(model_dir, rows: list[dict]) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
@@ -121,15 +100,6 @@ def _write_history(model_dir, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     storage.write_atomic(storage.join(model_dir, HISTORY_FILE), buffer.getvalue())
-
-
-def _checkpoint(model_dir, epoch: int) -> str:
-    return storage.join(model_dir, CHECKPOINT_DIR, f"epoch-{epoch:03d}.keras")
-
-
-def saved_config(model_dir) -> dict | None:
-    path = storage.join(model_dir, CONFIG_FILE)
-    return json.loads(storage.read_bytes(path)) if storage.exists(path) else None
 
 
 def _run_identity(record: dict) -> dict:
@@ -159,8 +129,7 @@ def _prepare_model_dir(model_dir, record: dict, overwrite: bool) -> int:
         previous = None
     storage.makedirs(storage.join(model_dir, CHECKPOINT_DIR))
     if previous is None:
-        storage.write_atomic(storage.join(model_dir, CONFIG_FILE),
-                             json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        write_config(model_dir, record)
         return 0
     done = len(read_history(model_dir))
     while done and not storage.exists(_checkpoint(model_dir, done)):
@@ -169,6 +138,15 @@ def _prepare_model_dir(model_dir, record: dict, overwrite: bool) -> int:
 
 
 # --- learning rates, compiling ----------------------------------------------------------------
+
+def phase_steps(phase: str, steps_per_epoch: int, head_epochs: int) -> int:
+    """Steps per epoch of a phase: one pass over the training images, except that the head
+    phase takes at least MIN_HEAD_STEPS steps in all, so that on a small dataset (a few hundred
+    photos: 8 steps an epoch) the new head converges before fine-tuning starts."""
+    if phase != "head" or head_epochs < 1:
+        return steps_per_epoch
+    return max(steps_per_epoch, -(-MIN_HEAD_STEPS // head_epochs))
+
 
 def scaled_learning_rate(rate: float, global_batch: int) -> float:
     """The linear scaling rule: learning rates grow with the batch (given for a batch of 256)."""
@@ -263,7 +241,7 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
     `runtime`: `runtime.connect()`'s result (its strategy, precision and XLA decision; found now
     when None). `keep_checkpoints`: how many of the newest epoch checkpoints to keep besides the
     best one (default settings.KEEP_CHECKPOINTS, small enough for Google Drive; None keeps all,
-    so that evaluation can compare every epoch, as the seed system's --eval_iterator did). The
+    so that evaluation can compare every epoch, as the original system's --eval_iterator did). The
     final model.keras is saved without optimizer state. `calibrate=True` fits the temperature
     and the "unknown" threshold on the validation split at the end (`calibration.calibrate`)."""
     import keras
@@ -271,34 +249,17 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
     config = config or TrainConfig()
     runtime = runtime or connect(verbose=verbose > 0)
     classes = pipeline.read_classes(records_dir, config.class_mapping)
-    record = {"run": {**asdict(config), "records_dir": str(records_dir)},
-              "model": config.model, "image_size": config.image_size, "classes": classes,
-              "input": input_record(config.resize_method, records.pre_shrink(records_dir)),
-              "precision": runtime.precision}  # of the first session; models.load_model(float32)
-    done = _prepare_model_dir(model_dir, record, overwrite)
+    done = _prepare_model_dir(model_dir, _run_record(config, records_dir, classes, runtime),
+                              overwrite)
     layout.write_label_map(classes, storage.join(model_dir, settings.LABEL_MAP_FILE))
     if done >= config.total_epochs and storage.exists(storage.join(model_dir, MODEL_FILE)):
         print(f"Already trained: {model_dir} holds all {config.total_epochs} epochs.")
         _calibrate_at_end(calibrate, records_dir, model_dir, config, verbose, again=False)
         return models.load_model(storage.join(model_dir, MODEL_FILE))
 
-    global_batch = runtime.global_batch(config.batch_size)
-    augment = pipeline.Augment(**config.augment)
-    train_data = pipeline.make_dataset(
-        records_dir, "train", config.image_size, global_batch, training=True, augment=augment,
-        resize_method=config.resize_method, class_mapping=config.class_mapping,
-        include_validation=config.include_validation,
-        balance="sampling" if config.balance == "sampling" else None, seed=config.seed,
-        repeat=True)
-    counts = pipeline.class_counts(records_dir, "train", config.class_mapping)
-    if config.include_validation:
-        counts = counts + pipeline.class_counts(records_dir, "validation", config.class_mapping)
-    steps_per_epoch = max(1, int(counts.sum()) // global_batch)
-    val_data = pipeline.make_dataset(
-        records_dir, "validation", config.image_size, global_batch, training=False,
-        resize_method=config.resize_method, class_mapping=config.class_mapping)
-    class_weight = pipeline.class_weights(counts) if config.balance == "weights" else None
-
+    run = _Run(records_dir, model_dir, config, runtime, keep_checkpoints, verbose,
+               global_batch=runtime.global_batch(config.batch_size))
+    train_data, val_data = _datasets(run)
     keras.utils.set_random_seed(config.seed)
     with runtime.strategy.scope():
         if done:
@@ -306,7 +267,7 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
             print(f"Resuming {model_dir} after epoch {done} of {config.total_epochs}.")
         else:
             model = _new_model(config, len(classes))
-    rows = read_history(model_dir)[:done]
+    run.rows = read_history(model_dir)[:done]
     callbacks = [keras.callbacks.TensorBoard(storage.join(model_dir, LOG_DIR))]
     for phase, first, last in (("head", 1, config.head_epochs),
                                (config.phase(config.total_epochs), config.head_epochs + 1,
@@ -314,28 +275,81 @@ def train(records_dir, model_dir, config: TrainConfig | None = None, overwrite: 
         if last < first or done >= last:
             continue
         if phase == "head" and config.caches_features():
-            _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, rows,
-                                  keep_checkpoints, class_weight, verbose)
-            done = last
-            continue
-        with runtime.strategy.scope():
-            # the head phase trains the classifier with its frozen backbone in inference mode
-            fitted = frozen_backbone_model(model) if phase == "head" else model
-            if done < first or not getattr(fitted, "optimizer", None):  # a fresh phase
-                models.set_trainable(model, phase, config.unfreeze_from)
-                _compile(fitted, config, phase, global_batch, steps_per_epoch,
-                         getattr(runtime, "jit_compile", "auto"))
-                _continue_schedule(fitted, (done - first + 1) * steps_per_epoch)
-        fitted.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
-                   steps_per_epoch=steps_per_epoch, class_weight=class_weight, verbose=verbose,
-                   shuffle=False,  # the tf.data pipeline shuffles
-                   callbacks=callbacks + [_epoch_end_callback(
-                       model_dir, phase, rows, keep_checkpoints,
-                       model if fitted is not model else None)])
+            _fit_head_on_features(model, run, done)
+        else:
+            _fit_phase(model, run, phase, first, last, done, train_data, val_data, callbacks)
         done = last
     save_model(model, storage.join(model_dir, MODEL_FILE), optimizer=False)
     _calibrate_at_end(calibrate, records_dir, model_dir, config, verbose)
     return model
+
+
+@dataclass
+class _Run:
+    """What the phases of one training run share."""
+
+    records_dir: object
+    model_dir: object
+    config: TrainConfig
+    runtime: object                   # runtime.connect()'s result
+    keep_checkpoints: int | None
+    verbose: int
+    global_batch: int = 1             # the batch over all replicas
+    steps_per_epoch: int = 1          # one pass over the training images
+    class_weight: dict | None = None  # config.balance == "weights"
+    rows: list = field(default_factory=list)  # history.csv's rows so far
+
+    def epoch_end(self, phase: str, full_model=None):
+        return _epoch_end_callback(self.model_dir, phase, self.rows, self.keep_checkpoints,
+                                   full_model)
+
+
+def _run_record(config: TrainConfig, records_dir, classes: list, runtime) -> dict:
+    """config.json of a run: the configuration, the classes and what the model takes."""
+    return {"run": {**asdict(config), "records_dir": str(records_dir)},
+            "model": config.model, "image_size": config.image_size, "classes": classes,
+            "input": input_record(config.resize_method, records.pre_shrink(records_dir)),
+            "precision": runtime.precision}  # of the first session; models.load_model(float32)
+
+
+def _datasets(run: _Run):
+    """(training, validation) datasets of a run; sets its steps per epoch and class weights."""
+    config, records_dir = run.config, run.records_dir
+    train_data = pipeline.make_dataset(
+        records_dir, "train", config.image_size, run.global_batch, training=True,
+        augment=pipeline.Augment(**config.augment), resize_method=config.resize_method,
+        class_mapping=config.class_mapping, include_validation=config.include_validation,
+        balance="sampling" if config.balance == "sampling" else None, seed=config.seed,
+        repeat=True)
+    counts = pipeline.class_counts(records_dir, "train", config.class_mapping)
+    if config.include_validation:
+        counts = counts + pipeline.class_counts(records_dir, "validation", config.class_mapping)
+    run.steps_per_epoch = max(1, int(counts.sum()) // run.global_batch)
+    val_data = pipeline.make_dataset(
+        records_dir, "validation", config.image_size, run.global_batch, training=False,
+        resize_method=config.resize_method, class_mapping=config.class_mapping)
+    run.class_weight = pipeline.class_weights(counts) if config.balance == "weights" else None
+    return train_data, val_data
+
+
+def _fit_phase(model, run: _Run, phase: str, first: int, last: int, done: int, train_data,
+               val_data, callbacks) -> None:
+    """Epochs FIRST..LAST of one phase on the image pipeline (after DONE epochs)."""
+    config = run.config
+    with run.runtime.strategy.scope():
+        # the head phase trains the classifier with its frozen backbone in inference mode
+        fitted = frozen_backbone_model(model) if phase == "head" else model
+        steps = phase_steps(phase, run.steps_per_epoch, config.head_epochs)
+        if done < first or not getattr(fitted, "optimizer", None):  # a fresh phase
+            models.set_trainable(model, phase, config.unfreeze_from)
+            _compile(fitted, config, phase, run.global_batch, steps,
+                     getattr(run.runtime, "jit_compile", "auto"))
+            _continue_schedule(fitted, (done - first + 1) * steps)
+    fitted.fit(train_data, validation_data=val_data, epochs=last, initial_epoch=done,
+               steps_per_epoch=steps, class_weight=run.class_weight, verbose=run.verbose,
+               shuffle=False,  # the tf.data pipeline shuffles
+               callbacks=callbacks + [run.epoch_end(phase, model if fitted is not model
+                                                     else None)])
 
 
 def _calibrate_at_end(wanted: bool, records_dir, model_dir, config, verbose, again=True) -> None:
@@ -406,58 +420,39 @@ def backbone_features(model, records_dir, split: str, config: TrainConfig, globa
                                  include_validation=include_validation)
     features, labels = [], []
     for images, onehot in data:
-        features.append(predict_rows(extractor, images, global_batch))
+        features.append(models.predict_rows(extractor, images, global_batch))
         labels.append(onehot.numpy())
     return np.concatenate(features), np.concatenate(labels)
 
 
-def predict_rows(model, images, batch_size: int):
-    """MODEL's outputs for exactly these images, one row each (float32 numpy), also under a
-    strategy with several replicas (the model built in its scope, or called inside it): there
-    `predict_on_batch` runs the whole batch on every replica and returns N times the rows, while
-    `predict` splits it between them. The batch is padded to BATCH_SIZE, so every call has one
-    shape (TPUs compile for one shape)."""
-    import numpy as np
-    import tensorflow as tf
-    count = int(images.shape[0])
-    if count < batch_size:
-        images = tf.concat([images, tf.zeros([batch_size - count, *images.shape[1:]],
-                                             images.dtype)], axis=0)
-    if model.distribute_strategy.num_replicas_in_sync > 1:
-        out = model.predict(images, batch_size=batch_size, verbose=0)
-    else:  # the same rows, without predict's per-call set-up (about 0.1 s)
-        out = model.predict_on_batch(images)
-    return np.asarray(out, dtype=np.float32)[:count]
-
-
-def _fit_head_on_features(model, config, records_dir, runtime, done, model_dir, rows,
-                          keep_checkpoints, class_weight, verbose):
+def _fit_head_on_features(model, run: _Run, done: int) -> None:
     """The head phase on cached features: the frozen backbone runs once over the data, then only
-    dropout and the dense layer (the classifier's own layers, shared) train for the head epochs."""
+    dropout and the dense layer (the classifier's own layers, shared) train for the head epochs
+    (after DONE of them)."""
     import keras
-    import tensorflow as tf
-    global_batch = runtime.global_batch(config.batch_size)
+    tf = tensorflow()
+    config, runtime, global_batch = run.config, run.runtime, run.global_batch
     started = time.time()
     with runtime.strategy.scope():
         models.set_trainable(model, "head")
-        x, y = backbone_features(model, records_dir, "train", config, global_batch,
+        x, y = backbone_features(model, run.records_dir, "train", config, global_batch,
                                  config.include_validation)
-        val = backbone_features(model, records_dir, "validation", config, global_batch)
+        val = backbone_features(model, run.records_dir, "validation", config, global_batch)
         head = keras.Sequential([keras.Input(x.shape[1:]), model.get_layer(models.HEAD_NAMES[1]),
                                  model.get_layer(models.HEAD_NAMES[2])], name="head")
-        steps = max(1, len(x) // global_batch)
+        steps = phase_steps("head", max(1, len(x) // global_batch), config.head_epochs)
         _compile(head, config, "head", global_batch, steps,
                  getattr(runtime, "jit_compile", "auto"))
         _continue_schedule(head, done * steps)
-    if verbose:
+    if run.verbose:
         print(f"Head phase on cached features: {len(x):,} training and {len(val[0]):,} "
               f"validation images through the backbone once ({time.time() - started:.0f} s).")
     train_data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=config.seed)
                   .batch(global_batch, drop_remainder=True).repeat())
     val_data = tf.data.Dataset.from_tensor_slices(val).batch(global_batch)
     head.fit(train_data, validation_data=val_data, epochs=config.head_epochs, initial_epoch=done,
-             steps_per_epoch=steps, class_weight=class_weight, verbose=verbose, shuffle=False,
-             callbacks=[_epoch_end_callback(model_dir, "head", rows, keep_checkpoints, model)])
+             steps_per_epoch=steps, class_weight=run.class_weight, verbose=run.verbose,
+             shuffle=False, callbacks=[run.epoch_end("head", model)])
 
 
 def _new_model(config: TrainConfig, num_classes: int):
@@ -470,21 +465,8 @@ def _new_model(config: TrainConfig, num_classes: int):
     return model
 
 
-def load_trained(model_dir, float32: bool = True):
-    """The trained model, its class names and its config, from a model directory alone. The
-    model computes in float32 (`models.load_model`), also when it was trained under mixed
-    precision on a GPU or TPU, as evaluation, inference and every export need."""
-    path = storage.join(model_dir, MODEL_FILE)
-    if not storage.exists(path):
-        raise TrainingError(f"No {MODEL_FILE} in {model_dir}: train first (notebook 03 or "
-                            "`effnet train RECORDS_DIR MODEL_DIR`).")
-    model = models.load_model(path, float32=float32)
-    classes = layout.read_label_map(storage.join(model_dir, settings.LABEL_MAP_FILE))
-    return model, classes, saved_config(model_dir)
-
-
 def parse_schedule(text: str) -> tuple[int, int]:
-    """"H,F" (head epochs, total epochs), the seed system's --transfer_schedule."""
+    """"H,F" (head epochs, total epochs), the original system's --transfer_schedule."""
     match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*", text)
     if not match:
         raise TrainingError(f"--schedule takes H,F (head epochs, total epochs), not {text!r}")

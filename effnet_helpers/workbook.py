@@ -37,12 +37,22 @@ def execute(path: Path, work_dir: Path, profile: str):
     """Execute one notebook in its own folder with the given work dir and profile; return it."""
     import nbclient
     import nbformat
+    from jupyter_client.manager import KernelManager
     notebook = nbformat.read(path, as_version=4)
     os.environ[settings.WORK_DIR_ENV] = str(work_dir)
     os.environ[settings.PROFILE_ENV] = profile
-    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT_S, kernel_name="python3",
-                                     resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    # The kernel talks to us over local sockets (ipc), not TCP: a kernel on TCP without keys
+    # warns on every start, in the terminal of `make workbook`.
+    with tempfile.TemporaryDirectory() as sockets:
+        kernel = KernelManager(kernel_name="python3", transport="ipc",
+                               ip=os.path.join(sockets, "kernel"))
+        client = nbclient.NotebookClient(notebook, km=kernel, timeout=CELL_TIMEOUT_S,
+                                         resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        finally:
+            if kernel.has_kernel:
+                kernel.shutdown_kernel(now=False)
     return notebook
 
 

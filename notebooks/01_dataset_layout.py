@@ -23,8 +23,43 @@
 # At the end you will have a checked dataset, a report of its problems and the **label map**
 # (which class gets which number) that every later notebook uses.
 #
+# The workbook grows from a real system, called **the original system** below: the insect
+# classifier of NARO's AI pest-diagnosis system (NARO is Japan's National Agriculture and Food
+# Research Organization; the photos are published in its pest-damage image database). It was a
+# fork of the tensorflow/tpu EfficientNet trainer, whose converter, training schedule and flags
+# this workbook keeps, so records and habits carry over.
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/01_dataset_layout.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/01_dataset_layout.ipynb)
+
+# %% [markdown]
+# <a id="words-used-here"></a>
+# ## Words used here
+#
+# The words the six notebooks use, each in a line; skip this now and come back when one is new.
+# The later notebooks link here.
+#
+# | word | meaning | more in |
+# |---|---|---|
+# | **class**, **label** | a kind of thing the model tells apart (here: a folder name), and its number: 0, 1, 2, ... in the sorted order of the class names | section 8 |
+# | **label map** | the file `synset_id2label.json` that turns label numbers back into class names | section 8 |
+# | **train / validation / test split** | the images the model learns from / the images you choose settings by / the images measured once, at the end | sections 1, 6 |
+# | **ImageNet** | a public collection of 1.28 million photos in 1,000 everyday classes (the ILSVRC-2012 benchmark); "ImageNet weights" are a network's weights after learning it | 03 |
+# | **synset** | ImageNet's word for a class (a WordNet "synonym set"); the records keep the class name under `image/class/synset` | 02 |
+# | **TFRecord** | TensorFlow's file format for a long sequence of records, here one per image (its JPEG bytes, label and name), fast to read in order and in parallel | 02 |
+# | **shard** | one of the several files a split's records are spread over (`train-00000-of-00002`, ...), so that several readers work at once | 02 |
+# | **the tensorflow/tpu converter** | `imagenet_to_gcs.py` in Google's tensorflow/tpu repository, which writes ImageNet as TFRecords for EfficientNet's reference trainer; notebook 02 writes its format | 02 |
+# | **the original system** | the insect classifier of NARO's AI pest-diagnosis system, a fork of the tensorflow/tpu EfficientNet trainer (see the top of this notebook) | |
+# | **backbone** | the pretrained network without its classifier: it turns an image into features | 03 |
+# | **stem** | the backbone's first convolution, which takes the image | 03, 06 |
+# | **block** | the unit the backbone repeats (an MBConv block); B0 has 16 in 7 stages, named `block1` to `block7` | 03, 06 |
+# | **top**, **head** | top: the backbone's last 1x1 convolution; head: what follows it, pooling and the classifier with one output per class, new for your classes | 03, 06 |
+# | **batch norm** | batch normalisation: after each convolution, each channel rescaled by the mean and variance of the current batch while training, by running averages of them at inference | 03, 06 |
+# | **stochastic depth** | whole blocks skipped at random while training, a regulariser like dropout; nothing is skipped at inference | 03, 06 |
+# | **transfer learning** | reusing a backbone trained on another task (ImageNet) and training only the new head for your classes | 03 |
+# | **frozen**, **fine-tuning** | frozen weights do not change in training; fine-tuning then trains (part of) the backbone too, with a small learning rate | 03 |
+# | **epoch** | one pass of training over every training image | 03 |
+# | **profile** | the size of the whole run: `full` (a Colab GPU or TPU), `cpu` (a laptop), `ci` (the tests); `EFFNET_PROFILE` chooses | the README |
 
 # %% [markdown]
 # ## Setup
@@ -145,17 +180,18 @@ counts.to_csv(OUTPUT_DIR / "class_counts.csv")
 counts
 
 # %%
-plots.plot_class_counts(counts, title=f"Images per class ({DATASET})");
+plots.plot_class_counts(counts, title=f"Images per class ({Path(DATASET).name})");
 
 # %% [markdown]
 # **Class imbalance.** When one class has many more photos than another, a model can score well by
 # mostly predicting the big class. The ratio between the largest and smallest training class tells
-# you whether to worry (above about 3x, use class weights or balanced sampling in notebook 03):
+# you whether to worry (above about 3x, set `BALANCE` in notebook 03's parameters: `"weights"` gives
+# rare classes more weight in the loss, `"sampling"` draws their images more often):
 
 # %%
 ratio = layout.imbalance(counts)
 print(f"largest / smallest training class: {ratio:.1f}x")
-print("balanced enough" if ratio <= 3 else "imbalanced: plan class weights in notebook 03")
+print("balanced enough" if ratio <= 3 else "imbalanced: set BALANCE in notebook 03")
 
 # %% [markdown]
 # ## 3. Look at the images
@@ -223,8 +259,9 @@ print(f"near-duplicate pairs across the splits of {DATASET}: {len(near)}")
 # copies (up to 8% off one side, two sides or all four) stay within it, while no two distinct
 # digits of the sample data come that close; they look more alike than most photos do.
 #
-# The sample data is clean. Real folders rarely are, so let's make a small copy with one of each
-# kind of mess that real photo folders have. Read the helper: each line makes one problem.
+# Real folders are rarely clean, so let's make a small copy of two of this dataset's classes with
+# one of each kind of mess that real photo folders have. Read the helper: each line from
+# `notes.txt` on makes one problem.
 
 # %%
 print(inspect.getsource(datasets.make_messy_dataset))
@@ -268,24 +305,27 @@ pd.crosstab(plan["class"], plan["split"], margins=True)[["train", "validation", 
 # same seed and you get the same files in the same split; that is what makes results comparable
 # between runs.
 #
-# **Photos of one specimen belong together.** The pest photos of the original system are named
+# **Photos of one specimen belong together.** The pest photos of the original system (NARO's insect
+# classifier, at the top of this notebook) are named
 # like `100000_20201231123456_01.JPG`: specimen, time, shot. Several shots of one insect are
 # nearly the same picture, so a random split that puts shot 1 in train and shot 2 in validation
 # leaks, in a way no duplicate check can prove. `group_by`, a regular expression whose first group
-# names the specimen, keeps each group in one split. The digits have no specimens, so we pretend:
-# every three consecutive images of a class become three "shots" of one "specimen".
+# names the specimen, keeps each group in one split. Our images have no specimens, so we pretend:
+# every three consecutive images of a class become three "shots" of one "specimen", named
+# `<class>-<specimen>_<shot>.jpg`.
 
 # %%
 specimens = OUTPUT_DIR / "specimens"
 shutil.rmtree(specimens, ignore_errors=True)
 for name, files in layout.candidates(table).query("split == 'train'").groupby("class"):
     (specimens / name).mkdir(parents=True)
+    stem = name.replace("_", "-")  # "_" ends the specimen's name
     for i, path in enumerate(sorted(files["path"])):
-        shot = specimens / name / f"{name}{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # e.g. one007_02.jpg
+        shot = specimens / name / f"{stem}-{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # e.g. one-007_02.jpg
         shot.symlink_to(Path(path).resolve())
 GROUP_BY = r"^([^_]+)_"  # the specimen: everything before the first "_"
-print(layout.group_keys(["one007_01.jpg", "one007_02.jpg", "100000_20201231123456_01.JPG"],
-                        GROUP_BY))
+example = sorted(p.name for p in sorted(specimens.iterdir())[0].iterdir())[:2]
+print(layout.group_keys([*example, "100000_20201231123456_01.JPG"], GROUP_BY))
 
 # %%
 for name, group_by in (("random", None), ("grouped", GROUP_BY)):
@@ -333,11 +373,14 @@ workbook_counts.tail(3)
 # ## 7. Merging classes
 #
 # Sometimes two classes cannot be told apart from photos, or one has too few images to learn. The
-# seed system merged classes with a JSON mapping (`--translate_classes`): `{"old": "new"}`; classes
-# not named keep their names. Say "one" and "seven" are too alike in our handwriting:
+# original system merged classes with a JSON mapping (`--translate_classes`): `{"old": "new"}`;
+# classes not named keep their names. Say two classes are too alike (in the sample data: "one" and
+# "seven", in our handwriting):
 
 # %%
-mapping = {"one": "one-or-seven", "seven": "one-or-seven"}
+alike = ["one", "seven"] if DATASET == "sample" else layout.class_names(table)[:2]
+mapping = {name: "-or-".join(alike) for name in alike}
+print(mapping)
 mapping_file = OUTPUT_DIR / "merge_classes.json"
 mapping_file.write_text(json.dumps(mapping, ensure_ascii=False, indent=2), encoding="utf-8")
 merged = layout.apply_class_mapping(table, mapping_file)
@@ -345,19 +388,21 @@ layout.class_counts(merged)
 
 # %% [markdown]
 # The same file works in every later step: `effnet convert --merge-classes merge_classes.json`
-# writes merged records, and training can merge at read time.
+# writes merged records, and notebook 03's `MERGE_CLASSES` parameter takes the same mapping (or the
+# file) and merges while the records are read, leaving folders and records as they are.
 
 # %% [markdown]
 # ## 8. The label map: which class is number 0?
 #
 # A model outputs numbers; the label map turns them back into names. Classes are numbered in the
 # **sorted order of their folder names**, the rule of the tensorflow/tpu converter this workbook is
-# compatible with. Sorted means alphabetical, not by meaning: in the sample data, label 0 is
-# "eight", not "zero".
+# compatible with. Sorted means by the characters' code points, not by meaning: in the sample
+# data, label 0 is "eight", not "zero"; Japanese names sort by their kana and kanji codes.
 
 # %%
 classes = layout.class_names(table)
 layout.write_label_map(classes, OUTPUT_DIR / settings.LABEL_MAP_FILE)
+print(f"label 0 is {classes[0]!r}, label {len(classes) - 1} is {classes[-1]!r}")
 print((OUTPUT_DIR / settings.LABEL_MAP_FILE).read_text(encoding="utf-8"))
 
 # %% [markdown]

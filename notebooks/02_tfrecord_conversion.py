@@ -23,6 +23,8 @@
 # At the end you will have `train-*-of-*` and `validation-*-of-*` shards (and `test-*-of-*` when the
 # dataset has a test split, as the sample data has from notebook 01 on) in the format of the
 # tensorflow/tpu EfficientNet converter, with a label map, a manifest and a report of skipped files.
+# New words here (TFRecord, shard, synset, the tensorflow/tpu converter) are in notebook 01's
+# [Words used here](01_dataset_layout.ipynb#words-used-here).
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/02_tfrecord_conversion.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/02_tfrecord_conversion.ipynb)
@@ -59,10 +61,13 @@ if importlib.util.find_spec("effnet_helpers") is None:
 
 # %%
 import inspect
+import os
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from effnet_helpers import datasets, layout, plots, records, runtime, settings, storage
+from effnet_helpers import datasets, images, layout, plots, records, runtime, settings, storage
 
 runtime.ensure_tensorflow()
 import tensorflow as tf
@@ -91,13 +96,14 @@ MAX_SIDE = None
 RECORDS_BUCKET = ""
 
 # %%
-PROFILE = settings.profile()  # the CI profile uses 1 MB shards, so the sample gets several
+PROFILE = settings.profile()  # the cpu and ci profiles shrink shards, so the sample gets several
 SHARD_SIZE_MB = min(SHARD_SIZE_MB, PROFILE["shard_size_mb"])
 from effnet_helpers import stages  # noqa: E402
 
 DATA_DIR = stages.dataset_dir(DATASET)  # with notebook 01's test split; downloads "flowers"
 RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
-print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}")
+print(f"profile: {PROFILE['name']} (shards of about {SHARD_SIZE_MB} MB each)\ndata:    {DATA_DIR}\n"
+      f"records: {RECORDS_DIR}")
 
 # %% [markdown]
 # ## 1. One record by hand
@@ -108,20 +114,25 @@ print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}"
 #
 # | key | what |
 # |---|---|
-# | `image/encoded` | the JPEG file's bytes, not decoded pixels (about 10x smaller) |
+# | `image/encoded` | the JPEG file's bytes, not decoded pixels (several times smaller: printed below) |
 # | `image/class/label` | the class number, **counted from 1** in this format |
 # | `image/class/synset` | the class folder name |
 # | `image/filename`, `image/height`, `image/width`, ... | facts about the image |
 #
-# Let's build one for the first training image:
+# Let's build one for the first training image. `images.prepare_image` gives the bytes to store:
+# the file's own bytes when it is a sound JPEG, else a JPEG made from it (section 2 says when).
 
 # %%
 table = layout.scan_dataset(DATA_DIR)
 classes = layout.class_names(table)
 first = layout.candidates(table).query("split == 'train'").iloc[0]
-image_bytes = storage.read_bytes(first["path"])
+prepared = images.prepare_image(storage.read_bytes(first["path"]))
+image_bytes = prepared.data
 height, width, _ = tf.io.extract_jpeg_shape(image_bytes).numpy()  # reads the header only
-print(first["class"], first["filename"], f"{height}x{width}", f"{len(image_bytes):,} bytes")
+print(first["class"], first["filename"], f"{height}x{width}", f"{len(image_bytes):,} bytes",
+      "(converted to JPEG)" if prepared.converted else "(the file's own bytes)")
+print(f"decoded, the same image is {height * width * 3:,} bytes of pixels, "
+      f"{height * width * 3 / len(image_bytes):.0f}x more")
 
 # %%
 def bytes_feature(value):
@@ -144,7 +155,7 @@ example = tf.train.Example(features=tf.train.Features(feature={
     "image/colorspace": bytes_feature(b"RGB"),
     "image/format": bytes_feature(b"JPEG"),
 }))
-serialized = example.SerializeToString()
+serialized = example.SerializeToString(deterministic=True)  # why "deterministic": below
 print(f"one serialized Example: {len(serialized):,} bytes")
 
 # %% [markdown]
@@ -157,13 +168,19 @@ print("label (0-based):", int(parsed["label"]), "=", classes[int(parsed["label"]
 print("decoded image:", tf.io.decode_jpeg(parsed["image"]).shape)
 
 # %% [markdown]
-# The helper `records.build_example` does exactly this. Same inputs, same bytes:
+# The helper `records.build_example` does exactly this. Same inputs, same bytes, with one
+# condition: the features are a *map* (name -> values), and protocol buffers, the format an
+# `Example` is written in, may write a map's entries in any order. `deterministic=True` writes
+# them sorted by name; the converter writes every record that way, so a conversion repeated on
+# the same files writes the same bytes.
 
 # %%
 print(inspect.getsource(records.build_example))
-same = records.build_example(image_bytes, classes.index(first["class"]) + 1, first["class"],
-                             first["filename"], int(height), int(width)).SerializeToString()
-print("identical to the hand-built record:", same == serialized)
+rebuilt = records.build_example(image_bytes, classes.index(first["class"]) + 1, first["class"],
+                                first["filename"], int(height), int(width))
+print("identical to the hand-built record:",
+      rebuilt.SerializeToString(deterministic=True) == serialized)
+print("the same Example, as a message:", rebuilt == example)
 
 # %% [markdown]
 # ## 2. Convert the whole dataset
@@ -193,8 +210,53 @@ pd.DataFrame([{"file": name, "MB": round(storage.size(RECORDS_DIR / name) / 1e6,
               for name in storage.listdir(RECORDS_DIR)])
 
 # %% [markdown]
+# **What is in each shard.** The labels read back from every shard file (from the files, not
+# from the manifest) show the two orders: training shards hold shuffled images, so each gets a
+# mix of every class (a class of very few images can miss one), while validation and test
+# shards keep the sorted order, so with several shards each holds a run of classes.
+
+# %%
+LABEL_ONLY = {"image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+
+
+def classes_per_shard(records_dir):
+    """Records per class (columns) in every shard file (rows), counted from the files."""
+    counts = {}
+    for split in settings.SPLITS:
+        for path in records.shard_files(records_dir, split):
+            batches = tf.data.TFRecordDataset(path).batch(4096).map(
+                lambda s: tf.io.parse_example(s, LABEL_ONLY)["image/class/label"])
+            labels = np.concatenate([b.numpy() for b in batches]) - 1  # 1-based in the file
+            counts[os.path.basename(path)] = np.bincount(labels, minlength=len(classes))
+    return pd.DataFrame(counts, index=classes).T
+
+
+per_shard = classes_per_shard(RECORDS_DIR)
+
+# %%
+fig, ax = plt.subplots(figsize=(max(9, 0.9 * len(classes) + 4), 0.55 * len(per_shard) + 2.5))
+heat = ax.imshow(per_shard.to_numpy(), cmap="viridis", vmin=0, aspect="auto")
+for (row, column), n in np.ndenumerate(per_shard.to_numpy()):
+    ax.text(column, row, n, ha="center", va="center", fontsize=11,
+            color="white" if n < per_shard.to_numpy().max() / 2 else "black")
+ax.grid(False)
+ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+ax.set_yticks(range(len(per_shard)), per_shard.index)
+ax.set(title="Records per class in each shard file", xlabel="class", ylabel="shard file")
+fig.colorbar(heat, ax=ax, label="records");
+
+# %%
+train_shards = per_shard[per_shard.index.str.startswith("train-")]
+print(f"{len(train_shards)} train shards; every one holds every class:",
+      bool((train_shards > 0).all(axis=None)))
+for name, row in per_shard.drop(train_shards.index).iterrows():
+    held = [c for c in classes if row[c] > 0]
+    print(f"{name}: {len(held)} of {len(classes)} classes, {held[0]} to {held[-1]}")
+
+# %% [markdown]
 # Beside the shards:
-# - `synset_id2label.json`: the 0-based label map (the format the seed system reads);
+# - `synset_id2label.json`: the 0-based label map (the format the original system, NARO's insect
+#   classifier of notebook 01, reads);
 # - `manifest.json`: counts per split, class and shard, written last, so its presence means
 #   "complete";
 # - `skipped.csv`: every file that was not written, with the reason.
@@ -235,16 +297,23 @@ plots.image_grid([i["image"] for i in items], [f"{i['label']}: {i['class']}" for
 
 # %% [markdown]
 # Counting every record per split and class is the final reconciliation: it must match the
-# folder counts of notebook 01. `records.inspect_records` reads the shards themselves (the
-# manifest is only used to cross-check), so it also works on TFRecords written by the seed system's
-# tensorflow/tpu converter, which have no manifest: the class names then come from the
-# `image/class/synset` feature or a `synset_id2label.json` beside them.
+# folder counts of notebook 01, less the files that `skipped.csv` lists. `records.inspect_records`
+# reads the shards themselves (the manifest is only used to cross-check), so it also works on
+# TFRecords written by the tensorflow/tpu converter (the one the original system's users ran),
+# which have no manifest: the class names then come from the `image/class/synset` feature or a
+# `synset_id2label.json` beside them.
 
 # %%
 counts = records.inspect_records(RECORDS_DIR)
 per_class = counts.pivot_table(index="class", columns="split", values="records", aggfunc="sum")
 per_class.loc["total"] = per_class.sum()
 per_class
+
+# %%
+folders = layout.class_counts(table)
+print("records read:              ", per_class.loc["total"].astype(int).to_dict())
+print("image files in the folders:", folders.loc["total"].drop("total").to_dict())
+print("files in skipped.csv:      ", {s: i["skipped"] for s, i in manifest["splits"].items()})
 
 # %% [markdown]
 # ## 5. Records for a Cloud TPU: copy them to a bucket
@@ -291,5 +360,6 @@ if DATASET == "sample":
 # ## What's next
 #
 # The records are in `RECORDS_DIR` (printed at the top) with `synset_id2label.json`,
-# `manifest.json` and `skipped.csv` beside them. Next, notebook 03 trains an EfficientNet on them:
-# first a new head on a frozen backbone, then fine-tuning, on a TPU, a GPU or the CPU.
+# `manifest.json` and `skipped.csv` beside them. Next, [03 · Transfer
+# training](03_transfer_training.ipynb) trains an EfficientNet on them: first a new head on a
+# frozen backbone, then fine-tuning, on a TPU, a GPU or the CPU.

@@ -17,13 +17,15 @@
 # # 06 · Inside EfficientNet: compound scaling and a B0 built from scratch
 #
 # Notebook 03's anatomy table named the parts of an EfficientNet (stem, blocks, top, head, batch
-# norm, stochastic depth); notebooks 03 to 05 then used the network as a box (B0, or Lite0 in the
-# offline profiles). Here you open the box. You will see what the blocks are made of (MBConv
-# blocks in seven stages), why B0 to B7 differ (**compound scaling** of depth, width and
-# resolution), what that costs in parameters and FLOPs, and you will build a B0 from scratch in
-# about 70 lines of Keras, then **prove** it right: the same parameter count as Keras' model, the
-# same shapes stage by stage, and with Keras' weights copied in, the same outputs. The last
-# section sets EfficientNet-Lite0, the model of the offline profiles, beside B0.
+# norm, stochastic depth; each has a line in notebook 01's
+# [Words used here](01_dataset_layout.ipynb#words-used-here)); notebooks 03 to 05 then used the
+# network as a box (B0, or Lite0 in the offline profiles). Here you open the box. You will see
+# what the blocks are made of (MBConv blocks in seven stages), why B0 to B7 differ (**compound
+# scaling** of depth, width and resolution), what that costs in parameters and FLOPs, and you
+# will build a B0 from scratch in under a hundred lines of Keras, then **prove** it right: the
+# same parameter count as Keras' model, the same shapes stage by stage, and with Keras' weights
+# copied in, the same outputs. The last section sets EfficientNet-Lite0, the model of the
+# offline profiles, beside B0.
 #
 # Nothing is trained and nothing is downloaded: every model here has random weights, except the
 # Lite0 ImageNet weights of section 9, which come with the workbook's packages.
@@ -247,8 +249,9 @@ print(inspect.getsource(arch.squeeze_excite))
 # %% [markdown]
 # **Stochastic depth**, the regulariser of notebook 03's anatomy table, randomly skips whole
 # blocks during training: for each image, the residual branch is kept with a **survival
-# probability** p and dropped otherwise, so the block passes its input through. Kept branches are divided by p, so inference (where nothing is dropped) sees the
-# same expected values. It has no weights, so it cannot change the parameter count:
+# probability** p and dropped otherwise, so the block passes its input through. Kept branches are
+# divided by p, so inference (where nothing is dropped) sees the same expected values. It has no
+# weights, so it cannot change the parameter count:
 
 # %%
 print(inspect.getsource(arch.StochasticDepth.call))
@@ -289,8 +292,8 @@ stages
 # Keras has more layers than ours: it pads stride-2 convolutions with explicit `ZeroPadding2D`
 # layers, so that the padding does not depend on the backend, and reshapes the SE vector with a
 # `Reshape` layer. Padding and reshaping have no weights, and TensorFlow's "same" padding pads the
-# same way, so the shapes (and, below, the numbers) agree. **Proof 2**, the computation: copy Keras' (random) weights into ours, tensor by tensor,
-# and classify the same images with both.
+# same way, so the shapes (and, below, the numbers) agree. **Proof 2**, the computation: copy
+# Keras' (random) weights into ours, tensor by tensor, and classify the same images with both.
 
 # %%
 copied = arch.copy_weights(theirs, ours)
@@ -359,6 +362,8 @@ for label, p in (("right", survival["right"].min()), ("mistaken", survival["mist
     kept = arch.StochasticDepth(p, seed=0)(ones, training=True).numpy().ravel()
     print(f"{label:9s} survival {p:.4f}: {np.mean(kept == 0):.1%} of branches dropped, "
           f"survivors x{kept.max():.2f}")
+print(f"mistaken, first residual block: survival {survival['mistaken'].min():.4f}, "
+      f"survivors x{1 / survival['mistaken'].min():.0f}")
 
 # %% [markdown]
 # **No residual condition.** Adding the skip connection in every block fails at the very first
@@ -453,7 +458,8 @@ b0_parts, lite0_parts, b4_parts, lite4_parts = (side[name] for name in side.colu
 print(f"B0 - Lite0: {b0_parts['params'] - lite0_parts['params']:,} parameters = B0's SE layers "
       f"({b0_parts['squeeze-and-excitation params']:,}) + its input normalisation (7)")
 se_flops = b0_parts["FLOPs"] - lite0_parts["FLOPs"]
-print(f"multiply-adds: B0 {b0_parts['FLOPs'] / 1e6:.1f} M, Lite0 {lite0_parts['FLOPs'] / 1e6:.1f} M: "
+print(f"multiply-adds: B0 {b0_parts['FLOPs'] / 1e6:.1f} M, "
+      f"Lite0 {lite0_parts['FLOPs'] / 1e6:.1f} M: "
       f"B0's SE adds {se_flops:,} ({se_flops / b0_parts['FLOPs']:.2%})")
 for part in ("stem channels", "top channels", "blocks per stage (block1-7)"):
     print(f"{part}: B4 {b4_parts[part]}, Lite4 {lite4_parts[part]}")
@@ -589,14 +595,16 @@ print("Lite0-4 params:", list((lites["params_M"] * 1e6).round().astype(int)),
 # ## What's next
 #
 # Nothing was written to disk but the converted Lite0 weights in the workbook's cache (section
-# 9): this notebook's results are its tables and plots. The parts of notebook 03's anatomy table
-# are now code you have read: the stem and the top are `conv_bn`, a block is `mbconv_block` with
-# its squeeze-and-excitation and stochastic depth, batch norm follows every convolution, and Lite
-# is the same builder with `lite=True`. That code lives in
-# `effnet_helpers/architecture.py`, and `tests/test_architecture.py` holds the proofs as tests.
-# Try `FROM_SCRATCH = "B3"` in the parameters cell to check a scaled model the same way.
+# 9): this notebook's results are its tables and plots. The parts of an EfficientNet are now code
+# you have read: the stem and the top are `conv_bn`, a block is `mbconv_block` with its
+# squeeze-and-excitation and stochastic depth, batch norm follows every convolution, the head is
+# pooling, dropout and one dense layer, and Lite is the same builder with `lite=True`. That code
+# lives in `effnet_helpers/architecture.py`, and `tests/test_architecture.py` holds the proofs
+# as tests. Try `FROM_SCRATCH = "B3"` in the parameters cell to check a scaled model the same
+# way.
 #
-# This is the workbook's last notebook. When you train your own model, the `MODEL` parameter of
-# [notebook 03](03_transfer_training.ipynb) takes any name of sections 3 and 9 (`"B3"`,
-# `"lite2"`, ...; offline, only Lite0 has ImageNet weights): parameters decide memory,
-# multiply-adds decide speed on a GPU or TPU, and for a phone, Lite with int8 (notebook 05).
+# This is the workbook's last notebook. To train one of these models on your own photos, set the
+# `MODEL` parameter of [notebook 03](03_transfer_training.ipynb): it takes any name of sections 3
+# and 9 (`"B3"`, `"lite2"`, ...; offline, only Lite0 has ImageNet weights). Parameters decide
+# memory, multiply-adds decide speed on a GPU or TPU, and for a phone, Lite with int8 (notebook
+# 05).

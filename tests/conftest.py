@@ -139,7 +139,8 @@ def make_flat(root, counts: dict, seed: int = 0) -> Path:
 
 def read_records(path) -> list:
     """The tf.train.Example protos of one TFRecord file, in order."""
-    import tensorflow as tf
+    from effnet_helpers.backend import tensorflow
+    tf = tensorflow()
     return [tf.train.Example.FromString(r.numpy()) for r in tf.data.TFRecordDataset(str(path))]
 
 
@@ -200,7 +201,7 @@ def kept_epochs(model_dir) -> list[int]:
 @pytest.fixture(scope="session")
 def tf():
     """TensorFlow, imported once for the session (about 5 s)."""
-    from effnet_helpers.images import tensorflow
+    from effnet_helpers.backend import tensorflow
     return tensorflow()
 
 

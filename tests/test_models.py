@@ -65,7 +65,7 @@ def test_finetune_unfreezes_blocks_from_n_but_never_batch_norm_or_stem():
 
 @pytest.mark.parametrize("name", list(models.MODELS))
 def test_warm_start_carries_every_backbone_weight(name, tmp_path):
-    """For every model size (the seed system hard-coded B1, B6 and B7 and missed the last
+    """For every model size (the original system hard-coded B1, B6 and B7 and missed the last
     block): backbone weights equal the source's, the head is new and sized for the new classes."""
     source = models.build_model(name, 4, SIZE, weights=None)
     rng = np.random.default_rng(1)
@@ -130,39 +130,3 @@ def test_only_the_hub_layer_class_trains_as_one_layer():
     model = models.build_classifier(backbone, 2, 0.0, SIZE)
     models.set_trainable(model, "finetune")
     assert not backbone.get_layer("impostor").trainable
-
-
-def _package_imports() -> dict[str, set[str]]:
-    """{module: the package's modules it imports}, read from the source (lazy imports too)."""
-    import ast
-    from pathlib import Path
-    folder = Path(models.__file__).parent
-    names = {path.stem for path in folder.glob("*.py")}
-    graph = {}
-    for path in folder.glob("*.py"):
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                found |= ({node.module.split(".")[0]} if node.module
-                          else {alias.name for alias in node.names})
-        graph[path.stem] = found & names
-    return graph
-
-
-def _reachable(graph, start) -> set[str]:
-    seen, todo = set(), [start]
-    while todo:
-        for name in graph[todo.pop()] - seen:
-            seen.add(name)
-            todo.append(name)
-    return seen
-
-
-def test_hub_specs_storage_and_explain_are_in_no_import_circle():
-    """hub takes the backbone's name from specs, not from models (which imports hub to build a
-    TF-Hub classifier): no chain of imports, lazy ones included, leads back to these modules."""
-    graph = _package_imports()
-    assert graph["specs"] == set() and graph["storage"] == set()
-    assert "models" not in graph["hub"]
-    for name in ("hub", "specs", "storage", "explain"):
-        assert name not in _reachable(graph, name), name

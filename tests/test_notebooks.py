@@ -76,3 +76,44 @@ def test_the_setup_cell_clones_the_release_of_this_package():
         assert re.findall(r'^RELEASE = "([^"]+)"', text, flags=re.M) == [settings.RELEASE_TAG], \
             path.name
         assert '"--branch", RELEASE' in text, path.name
+
+
+WORDS_ANCHOR = "01_dataset_layout.ipynb#words-used-here"
+# The words the lessons use that a newcomer cannot know; each has a line in 01's "Words used here".
+WORDS = ("class", "label", "label map", "split", "ImageNet", "synset", "TFRecord", "shard",
+         "the tensorflow/tpu converter", "the original system", "backbone", "stem", "block",
+         "top", "head", "batch norm", "stochastic depth", "transfer learning", "fine-tuning",
+         "epoch", "profile")
+
+
+def _markdown(path) -> str:
+    notebook = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in notebook.cells if c.cell_type == "markdown")
+
+
+def test_the_first_notebook_explains_the_words_the_others_use():
+    """01 holds the "Words used here" table (with the anchor later notebooks link to), a line
+    for each word, and says what the original system was where it first comes up."""
+    text = _markdown(NOTEBOOKS[0])
+    section = text[text.index("## Words used here"):]
+    section = section[:section.index("\n## ", 1)] if "\n## " in section[1:] else section
+    assert '<a id="words-used-here"></a>' in text
+    defined = {term.strip() for row in re.findall(r"^\| (.+?) \|", section, flags=re.M)
+               for term in row.replace("*", "").split(",")}
+    missing = [w for w in WORDS
+               if not any(re.search(rf"(^|\W){re.escape(w)}($|\W)", t) for t in defined)]
+    assert not missing, f"no line in 01's Words used here for {missing}"
+    first = text.index("the original system")
+    assert "NARO" in text[max(0, first - 600):first + 600] and "tensorflow/tpu" in text[first:first + 600]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS[1:], ids=lambda p: p.name)
+def test_later_notebooks_link_the_words_section(path):
+    assert WORDS_ANCHOR in _markdown(path), f"{path.name}: link {WORDS_ANCHOR} where new words come"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_unexplained_name_for_the_original_system(path):
+    """"The seed system" was never explained to a reader: the lessons say "the original system"
+    (NARO's insect classifier, introduced in 01)."""
+    assert "seed system" not in _markdown(path).lower()

@@ -62,11 +62,10 @@ def colours(tmp_path_factory, tf):
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory, tf):
-    """The sample digits (data/sample) as records: real pictures, not symmetric."""
-    out = tmp_path_factory.mktemp("digits") / "records"
-    records.convert_dataset(settings.sample_data_dir(), out, progress=False, log=lambda *a: None)
-    return str(out)
+def digits(sample_records_dir, tf):
+    """The sample digits (data/sample) as records: real pictures, not symmetric (converted once
+    for the whole test run, conftest)."""
+    return str(sample_records_dir)
 
 
 def collect(dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +240,7 @@ def framed(tmp_path_factory, tf):
     return str(root / "records")
 
 
-@pytest.mark.parametrize("method", pipeline.RESIZE_METHODS)
+@pytest.mark.parametrize("method", settings.RESIZE_METHODS)
 @pytest.mark.parametrize("training", [False, True])
 def test_resize_methods_give_the_right_shapes(framed, method, training):
     dataset = pipeline.make_dataset(framed, "train", 40, 2, training=training,

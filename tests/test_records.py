@@ -155,6 +155,25 @@ def test_messy_folder_counts_add_up_and_nothing_is_lost(messy):
     assert written == GOOD_IN_A | {"fly 1.jpg", "fly 2.jpg", "v 1.jpg", "v 2.jpg", "v 3.jpg"}
 
 
+def test_files_that_are_no_jpeg_never_reach_tensorflows_jpeg_decoder(tmp_path, capfd, tf):
+    """Bytes without the JPEG marker go to the careful path (Pillow) without TensorFlow's JPEG
+    decoder, whose libjpeg prints "Not a JPEG file: starts with 0x.. 0x.." on stderr, which
+    students read as an error; each file is still written or reported with its reason."""
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.io.extract_jpeg_shape(png_bytes(1))
+    assert "Not a JPEG file" in capfd.readouterr().err  # what the decoder prints, caught here
+    data = tmp_path / "data"
+    write(data / "train" / "a" / "photo.jpg", jpeg_bytes(2))
+    write(data / "train" / "a" / "png_named.jpg", png_bytes(3))
+    write(data / "train" / "a" / "pic.bmp", encode(solid("RGB", (10, 100, 200)), "BMP"))
+    write(data / "train" / "a" / "notes.jpg", "a note, not a photo\n")
+    write(data / "validation" / "a" / "v.jpg", jpeg_bytes(4))
+    manifest = convert(data, tmp_path / "out")
+    assert "Not a JPEG file" not in capfd.readouterr().err
+    assert manifest["splits"]["train"]["written"] == 3
+    assert "not an image" in skipped_rows(tmp_path / "out")["notes.jpg"]
+
+
 def test_classes_labels_and_label_map(messy):
     # Sorted folder names with files, from both splits: the empty folder is left out, the class
     # that only validation has is in.
@@ -291,7 +310,8 @@ def test_the_fast_pipeline_proves_plain_jpegs_and_leaves_the_rest_to_the_careful
            records._fast_checks(paths, 2, max_side=64, max_pixels=settings.MAX_PIXELS, batch=2)}
     assert got[0] == [files["plain.jpg"], True, 30, 40]
     assert got[1] == [b"", False, 60, 80]   # over max_side: not decoded here, bytes not carried
-    assert sorted(got) == [0, 1, 4]         # no JPEG, a cut one: left out for the careful path
+    assert got[2] == [b"", False, 0, 0]     # no JPEG marker: never decoded, for the careful path
+    assert sorted(got) == [0, 1, 2, 4]      # a cut JPEG fails to decode: left out for it too
     assert got[4][1] is True                # TensorFlow decodes it, but it is stored sideways:
     assert images.store_unchanged(got[4][0], got[4][1:]) is None   # the careful path rotates it
 

@@ -227,6 +227,113 @@ def test_pjrt_is_set_when_the_package_is_imported_before_tensorflow(tmp_path):
         assert _import_environment(tmp_path)["TF_CPP_MIN_LOG_LEVEL"] == "3"
 
 
+# --- quiet imports: TensorFlow's native start-up lines, errors kept --------------------------
+
+def _child(code: str, tmp_path, pythonpath=(), **variables) -> subprocess.CompletedProcess:
+    """CODE run in a fresh interpreter with the checkout (and PYTHONPATH) first on its path."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env.update(variables, PYTHONPATH=os.pathsep.join([*map(str, pythonpath), str(ROOT)]))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+
+
+def test_importing_tensorflow_after_the_package_prints_nothing(tmp_path):
+    """What a notebook does: `import effnet_helpers`, later `import tensorflow as tf`, which on
+    TF 2.21 writes absl, oneDNN and CUDA-probe lines to descriptor 2 before its log level
+    applies."""
+    done = _child("import effnet_helpers\nimport tensorflow as tf\n"
+                  "print(tf.constant(2) * 3)", tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "tf.Tensor(6" in done.stdout
+    assert done.stderr == ""
+
+
+def _fake_tensorflow(tmp_path, body: str) -> Path:
+    site = tmp_path / "fake"
+    (site / "tensorflow").mkdir(parents=True)
+    (site / "tensorflow" / "__init__.py").write_text(body)
+    return site
+
+
+NOISY = ("import os\n"
+         "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
+         "written to STDERR\\n')\n"
+         "os.write(2, b'I0000 00:00:1 1 port.cc:153] oneDNN custom operations are on.\\n')\n"
+         "os.write(2, b'E0000 00:00:2 1 cuda_fft.cc:467] Unable to register cuFFT factory\\n')\n"
+         "os.write(2, b'E0000 00:00:3 1 kernel.cc:9] Genuine failure: libfoo.so not found\\n')\n"
+         "import sys; print('a Python warning', file=sys.stderr)\n")
+
+
+def test_errors_during_the_quiet_import_are_written_out(tmp_path):
+    """A stand-in `tensorflow` that writes known noise and a genuine error to descriptor 2: the
+    error and Python's own stderr come out, the noise does not, and the module loads normally
+    (its loader the real one again, the finder gone)."""
+    code = ("import sys, effnet_helpers, tensorflow\n"
+            "from effnet_helpers import runtime\n"
+            "print(type(tensorflow.__loader__).__name__, type(tensorflow.__spec__.loader).__name__,"
+            " any(isinstance(f, runtime._QuietImportFinder) for f in sys.meta_path))")
+    done = _child(code, tmp_path, [_fake_tensorflow(tmp_path, NOISY + "VALUE = 1\n")])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["SourceFileLoader", "SourceFileLoader", "False"]
+    assert sorted(done.stderr.splitlines()) == [
+        "E0000 00:00:3 1 kernel.cc:9] Genuine failure: libfoo.so not found", "a Python warning"]
+    loud = _child("import tensorflow", tmp_path, [tmp_path / "fake"])  # the control: no package
+    assert "InitializeLog" in loud.stderr and "oneDNN" in loud.stderr
+
+
+def test_a_failing_import_still_shows_its_error_and_traceback(tmp_path):
+    site = _fake_tensorflow(tmp_path, NOISY + "raise ImportError('libtensorflow_cc.so.2: cannot "
+                                              "open shared object file')\n")
+    done = _child("import effnet_helpers\nimport tensorflow", tmp_path, [site])
+    assert done.returncode == 1
+    assert "Genuine failure" in done.stderr and "InitializeLog" not in done.stderr
+    assert "ImportError: libtensorflow_cc.so.2: cannot open shared object file" in done.stderr
+
+
+def test_every_log_line_when_the_user_asks_for_them(tmp_path):
+    """TF_CPP_MIN_LOG_LEVEL=0 set by the user: nothing is captured."""
+    site = _fake_tensorflow(tmp_path, NOISY)
+    done = _child("import effnet_helpers\nimport tensorflow", tmp_path, [site],
+                  TF_CPP_MIN_LOG_LEVEL="0")
+    assert "InitializeLog" in done.stderr and "Genuine failure" in done.stderr
+
+
+def test_quiet_native_logs_keeps_what_is_not_noise(capfd):
+    with runtime.quiet_native_logs():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"ERROR: something the user must see\n")
+    assert capfd.readouterr().err == "ERROR: something the user must see\n"
+    with runtime.quiet_native_logs(runtime.IMAGE_DECODER_NOISE):  # where files are reported
+        os.write(2, b"Unsupported marker type 0x78\nCorrupt JPEG data: 3 extraneous bytes\n")
+    assert capfd.readouterr().err == ""
+    with runtime.quiet_native_logs():  # elsewhere a decoder's complaint is kept
+        os.write(2, b"Unsupported marker type 0x78\n")
+    assert capfd.readouterr().err == "Unsupported marker type 0x78\n"
+
+
+def test_the_command_line_help_does_not_import_tensorflow(tmp_path):
+    """`effnet --help` stays fast: neither the package nor the CLI's parser imports TensorFlow."""
+    code = ("import sys\nfrom effnet_helpers import cli\n"
+            "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    done = _child(code, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["False", "False"]
+    assert "usage: effnet" in done.stdout
+
+
+def test_in_colab_is_false_without_any_google_package(tmp_path):
+    """Without site-packages (-S) there is no `google` namespace (protobuf's) to look in."""
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from effnet_helpers import runtime\n"
+            "import importlib.util; print(importlib.util.find_spec('google') is None, "
+            "runtime.in_colab())" % str(ROOT))
+    done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "False"]
+
+
 # --- connecting: strategy and XLA, precision, errors -----------------------------------------
 
 @pytest.mark.parametrize("gpus, tpu, cpu_replicas, jit, plan", [

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from effnet_helpers import records, settings, training
+from effnet_helpers import pipeline, records, settings, training
 
 ROOT = Path(__file__).resolve().parent.parent
 NO_AUGMENT = {"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": False,
@@ -23,10 +23,9 @@ NO_AUGMENT = {"flip": False, "rotate90": False, "zoom": 0.0, "randaugment": Fals
 
 
 @pytest.fixture(scope="module")
-def sample_records(tmp_path_factory):
-    out = tmp_path_factory.mktemp("records")
-    records.convert_dataset(ROOT / "data" / "sample", out, progress=False, log=lambda *a: None)
-    return out
+def sample_records(sample_records_dir):
+    """The sample data's records, converted once for the whole test run (conftest)."""
+    return sample_records_dir
 
 
 def tiny_config(**overrides) -> training.TrainConfig:
@@ -187,6 +186,16 @@ def test_records_of_the_reference_converter_train_as_they_are(sample_records, tm
                    verbose=0)
     saved = training.saved_config(tmp_path / "model")
     assert saved["classes"] == records.record_classes(sample_records)
+    # the 1-based labels were shifted: the labels training read from the legacy shards are the
+    # records' own classes, one-hot (a label left 1-based would be off by one, and the last
+    # class all zeros), exactly as from this workbook's records with their label map
+    synset = {r["filename"].numpy().decode(): r["synset"].numpy().decode()
+              for r in records.load_split(legacy, "validation")}  # image/class/synset
+    stored = [synset[name] for name in pipeline.record_filenames(legacy, "validation")]
+    onehot = np.concatenate([y.numpy() for _, y in pipeline.make_dataset(
+        legacy, "validation", 32, 64, training=False, resize_method="resize")])
+    assert (onehot.sum(axis=1) == 1).all()
+    assert [saved["classes"][i] for i in onehot.argmax(axis=1)] == stored
 
 
 def test_the_head_phase_sees_the_frozen_backbone_in_inference_mode(trained_model_dir, tf):
