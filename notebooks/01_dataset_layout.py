@@ -58,7 +58,7 @@
 # | **stochastic depth** | whole blocks skipped at random while training, a regulariser like dropout; nothing is skipped at inference | 03, 06 |
 # | **transfer learning** | reusing a backbone trained on another task (ImageNet) and training only the new head for your classes | 03 |
 # | **frozen**, **fine-tuning** | frozen weights do not change in training; fine-tuning then trains (part of) the backbone too, with a small learning rate | 03 |
-# | **epoch** | one pass of training over every training image | 03 |
+# | **epoch** | one pass of training over every training image (on a few hundred images, a head-phase epoch is longer: the head phase takes at least 100 steps) | 03 |
 # | **profile** | the size of the whole run: `full` (a Colab GPU or TPU), `cpu` (a laptop), `ci` (the tests); `EFFNET_PROFILE` chooses | the README |
 
 # %% [markdown]
@@ -324,8 +324,10 @@ for name, files in layout.candidates(table).query("split == 'train'").groupby("c
         shot = specimens / name / f"{stem}-{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # e.g. one-007_02.jpg
         shot.symlink_to(Path(path).resolve())
 GROUP_BY = r"^([^_]+)_"  # the specimen: everything before the first "_"
-example = sorted(p.name for p in sorted(specimens.iterdir())[0].iterdir())[:2]
-print(layout.group_keys([*example, "100000_20201231123456_01.JPG"], GROUP_BY))
+names = [*sorted(p.name for p in sorted(specimens.iterdir())[0].iterdir())[:4],
+         "100000_20201231123456_01.JPG"]
+for file, specimen in zip(names, layout.group_keys(names, GROUP_BY)):
+    print(f"{file:30} -> specimen {specimen}")
 
 # %%
 for name, group_by in (("random", None), ("grouped", GROUP_BY)):

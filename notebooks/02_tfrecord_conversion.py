@@ -354,7 +354,7 @@ if DATASET == "sample":
         print(split, info["found"], "=", info["written"], "+", info["skipped"])
     print(manifest["classes"])
     print(sorted(tf.train.Example.FromString(serialized).features.feature))
-    print({s: i["skipped"] for s, i in messy_manifest["splits"].items()})
+    print("messy copy, files skipped:", {s: i["skipped"] for s, i in messy_manifest["splits"].items()})
 
 # %% [markdown]
 # ## What's next

@@ -26,7 +26,8 @@
 # at most one epoch: run the training cell again and it resumes.
 #
 # At the end, the model directory holds the trained model, its label map, its configuration and
-# its history: everything notebooks 04 and 05 need.
+# its history: everything notebooks 04 and 05 need. A word you do not know (backbone, block,
+# batch norm, epoch, ...) is in notebook 01's [words used here](01_dataset_layout.ipynb#words-used-here).
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/03_transfer_training.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/03_transfer_training.ipynb)
@@ -372,14 +373,18 @@ pd.DataFrame(rows).set_index("phase")
 #
 # - **the schedule**: `SCHEDULE = (H, F)` head epochs, then fine-tuning up to F in total;
 # - **checkpoints and resume**: after every epoch a checkpoint and a row of `history.csv` go
-#   into the model directory (local, Google Drive or `gs://`); a disconnected run continues
-#   after its last epoch;
+#   into the model directory (local, Google Drive or `gs://`), and of the checkpoints the newest
+#   3 and the best (by validation accuracy) are kept; a disconnected run continues after its
+#   last epoch;
+# - **enough head steps**: the head phase takes at least 100 optimizer steps in all, so on a
+#   few hundred photos (8 steps a pass) its epochs go over the images several times; the new
+#   head has then converged before fine-tuning starts;
 # - **warm-up and cosine decay**: the head phase's rate rises over its first epoch, then both
 #   phases' rates fall along a cosine to zero;
 # - **rates scaled with the batch**: a batch of 1,024 on a TPU learns with 4x the rate of 256;
-# - **label smoothing** (0.1): the targets are 0.91 for the true class and 0.01 for each other
-#   instead of 1 and 0, so the model is not pushed to ever more extreme confidence. The loss it
-#   reports therefore cannot reach 0 (see below);
+# - **label smoothing** (0.1): with 10 classes the targets are 0.91 for the true class and 0.01
+#   for each other instead of 1 and 0, so the model is not pushed to ever more extreme
+#   confidence. The loss it reports therefore cannot reach 0 (see below);
 # - **cached features**: with no augmentation the frozen backbone computes the same features
 #   every head epoch, so they are computed once;
 # - **the frozen backbone in inference mode**: a frozen layer may still behave differently while
@@ -427,6 +432,12 @@ plots.plot_history(history, title=f"{config.model} on {DATASET}",
 
 # %%
 print(training.history_summary(history))
+head_end = history[history["phase"] == "head"]["val_accuracy"]
+if len(head_end):
+    final, probe = history["val_accuracy"].iloc[-1], readout["ImageNet weights"]
+    print(f"the head phase ends at {head_end.iloc[-1]:.3f}; the linear read-out of section 2 (the "
+          f"same head fitted to convergence) reached {probe:.3f}; after fine-tuning {final:.3f}: "
+          f"{'past' if final > probe else 'not past'} the read-out")
 if COMPARE_FROM_SCRATCH:
     print(f"from scratch, the same {len(scratch)} epochs: validation accuracy "
           f"{scratch['val_accuracy'].iloc[-1]:.3f}")
@@ -434,6 +445,11 @@ print(f"label smoothing {config.label_smoothing}: the lowest loss possible with 
       f"{len(CLASSES)} classes is {training.smoothed_loss_floor(config.label_smoothing, len(CLASSES)):.3f}")
 
 # %% [markdown]
+# The head phase is a few epochs of small steps, so it can stop short of the read-out, which fits
+# the same linear head to convergence. Fine-tuning also adapts the backbone's later blocks to
+# these images, which no linear head can do: the line above says whether that took it past the
+# read-out in this run.
+#
 # Because of label smoothing, `loss` and `val_loss` here are measured against the smoothed
 # targets and cannot fall below that floor; notebook 04 reports the plain log loss against the
 # true labels, which is lower for the same model. Compare accuracies, not these two losses.

@@ -20,10 +20,40 @@
 #
 # 最後には、チェック済みのデータセット、その問題点のレポート、そして以降のすべてのノートブックが使う**ラベルマップ**（label map：どのクラスに何番を割り当てるかの対応表）が手元に残ります。
 #
+# このワークブックは実在のシステムから生まれました。以下ではこれを**元のシステム**（このワークブックの元になったシステム）と呼びます。農研機構（NARO：日本の国立研究開発法人 農業・食品産業技術総合研究機構。写真はその病害虫被害画像データベースで公開されています）の AI 病害虫診断システムの昆虫分類器です。これは tensorflow/tpu の EfficientNet 学習プログラムのフォーク（fork）で、このワークブックはその変換器、学習スケジュール、フラグを引き継いでいるので、レコードも使い慣れたやり方もそのまま通用します。
+#
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/01_dataset_layout.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/01_dataset_layout.ipynb)
 #
 # 英語版（原文）：[01_dataset_layout.ipynb](../01_dataset_layout.ipynb)。この日本語版は英語版から生成しており、コードは英語版と同一です。
+
+# %% [markdown]
+# <a id="words-used-here"></a>
+# ## このワークブックで使う用語
+#
+# 6 つのノートブックで使う用語を、1 行に 1 つずつまとめました。今は読み飛ばし、知らない用語に出会ったときに戻ってきてください。以降のノートブックはここにリンクしています。
+#
+# | 用語 | 意味 | 詳しくは |
+# |---|---|---|
+# | **クラス**（class）、**ラベル**（label） | モデルが見分ける対象の種類（ここではフォルダ名）と、その番号。クラス名をソートした順に 0, 1, 2, ... と振ります | 第 8 節 |
+# | **ラベルマップ**（label map） | ラベルの番号をクラス名に戻すファイル `synset_id2label.json` | 第 8 節 |
+# | **訓練 / 検証 / テストの分割**（train / validation / test split） | モデルが学習する画像 / 設定を選ぶのに使う画像 / 最後に一度だけ測る画像 | 第 1 節、第 6 節 |
+# | **ImageNet** | 日常的な 1,000 クラスの写真 128 万枚を集めた公開データセット（ILSVRC-2012 ベンチマーク）。「ImageNet の重み」とは、これを学習した後のネットワークの重みのことです | 03 |
+# | **synset** | ImageNet でのクラスの呼び名（WordNet の「同義語集合（synonym set）」）。レコードはクラス名を `image/class/synset` に保持します | 02 |
+# | **TFRecord** | レコードの長い並びを収める TensorFlow のファイル形式。ここでは画像 1 枚につき 1 レコード（JPEG のバイト列、ラベル、名前）で、順番にも並列にも高速に読めます | 02 |
+# | **シャード**（shard） | 1 つの分割のレコードを分けて収める複数のファイルの 1 つ（`train-00000-of-00002`、...）。複数の読み手が同時に読めるようにするためです | 02 |
+# | **tensorflow/tpu の変換器** | Google の tensorflow/tpu リポジトリにある `imagenet_to_gcs.py`。EfficientNet の参照実装の学習プログラム向けに ImageNet を TFRecord として書き出します。ノートブック 02 はその形式で書き出します | 02 |
+# | **元のシステム**（the original system） | 農研機構の AI 病害虫診断システムの昆虫分類器。tensorflow/tpu の EfficientNet 学習プログラムのフォークです（このノートブックの冒頭を参照） | |
+# | **バックボーン**（backbone） | 分類器を除いた事前学習済みのネットワーク。画像を特徴量に変えます | 03 |
+# | **ステム**（stem） | バックボーンの最初の畳み込みで、画像を受け取ります | 03, 06 |
+# | **ブロック**（block） | バックボーンが繰り返す単位（MBConv ブロック）。B0 には 7 つのステージに 16 個あり、`block1` から `block7` と名付けられています | 03, 06 |
+# | **トップ**（top）、**ヘッド**（head） | トップ：バックボーンの最後の 1x1 畳み込み。ヘッド：その後に続く部分で、プーリングと、クラスごとに 1 つの出力を持つ分類器。自分のクラス用に新しく作ります | 03, 06 |
+# | **バッチ正規化**（batch normalization） | 各畳み込みの後に、各チャネルを、学習中は現在のバッチの平均と分散で、推論時はそれらの移動平均でスケールし直します | 03, 06 |
+# | **確率的深さ**（stochastic depth） | 学習中にブロックをまるごとランダムに飛ばす、ドロップアウトに似た正則化。推論時には何も飛ばしません | 03, 06 |
+# | **転移学習**（transfer learning） | 別のタスク（ImageNet）で学習したバックボーンを再利用し、自分のクラス用の新しいヘッドだけを学習すること | 03 |
+# | **凍結**（freezing）、**ファインチューニング**（fine-tuning） | 凍結した重みは学習で変化しません。ファインチューニングでは、その後バックボーン（の一部）も小さな学習率で学習します | 03 |
+# | **エポック**（epoch） | すべての訓練画像を 1 回ずつ使う学習の 1 巡。数百枚の画像では、ヘッドの段階のエポックはこれより長くなります（ヘッドの段階は少なくとも 100 ステップ行うため） | 03 |
+# | **プロファイル**（profile） | 実行全体の規模：`full`（Colab の GPU または TPU）、`cpu`（ノートパソコン）、`ci`（テスト）。`EFFNET_PROFILE` で選びます | README |
 
 # %% [markdown]
 # ## セットアップ
@@ -130,15 +160,15 @@ counts.to_csv(OUTPUT_DIR / "class_counts.csv")
 counts
 
 # %%
-plots.plot_class_counts(counts, title=f"Images per class ({DATASET})");
+plots.plot_class_counts(counts, title=f"Images per class ({Path(DATASET).name})");
 
 # %% [markdown]
-# **クラス不均衡（class imbalance）。** あるクラスの写真がほかのクラスよりずっと多いと、モデルはほとんど多数派のクラスを答えるだけで高い得点を取れてしまいます。最大の訓練クラスと最小の訓練クラスの比が、気にすべきかどうかの目安です（おおむね 3 倍を超えたら、ノートブック 03 でクラスの重み付けか均衡化したサンプリングを使います）。
+# **クラス不均衡（class imbalance）。** あるクラスの写真がほかのクラスよりずっと多いと、モデルはほとんど多数派のクラスを答えるだけで高い得点を取れてしまいます。最大の訓練クラスと最小の訓練クラスの比が、気にすべきかどうかの目安です（おおむね 3 倍を超えたら、ノートブック 03 のパラメータで `BALANCE` を設定します。`"weights"` は少ないクラスに損失の中でより大きな重みを与え、`"sampling"` はその画像をより頻繁に取り出します）。
 
 # %%
 ratio = layout.imbalance(counts)
 print(f"largest / smallest training class: {ratio:.1f}x")
-print("balanced enough" if ratio <= 3 else "imbalanced: plan class weights in notebook 03")
+print("balanced enough" if ratio <= 3 else "imbalanced: set BALANCE in notebook 03")
 
 # %% [markdown]
 # ## 3. 画像を見る
@@ -194,7 +224,7 @@ print(f"near-duplicate pairs across the splits of {DATASET}: {len(near)}")
 # %% [markdown]
 # このしきい値をどう選んだかは docs/evaluation.md に書いてあります。再エンコード、縮小、軽い切り抜き（1辺、2辺、または4辺すべてから最大 8%）をしたコピーはしきい値の内側に収まり、一方でサンプルデータの異なる数字どうしがそこまで近づくことはありません。数字の画像は、たいていの写真よりも互いに似ているにもかかわらず、です。
 #
-# サンプルデータはきれいです。しかし実際のフォルダがきれいなことはまずありません。そこで、現実の写真フォルダによくある乱れを1種類ずつ仕込んだ小さなコピーを作ってみましょう。補助関数を読んでみてください。1行が1つの問題を作ります。
+# 実際のフォルダがきれいなことはまずありません。そこで、このデータセットの2つのクラスについて、現実の写真フォルダによくある乱れを1種類ずつ仕込んだ小さなコピーを作ってみましょう。補助関数を読んでみてください。`notes.txt` を書く行から下は、1行が1つの問題を作ります。
 
 # %%
 print(inspect.getsource(datasets.make_messy_dataset))
@@ -231,19 +261,22 @@ pd.crosstab(plan["class"], plan["split"], margins=True)[["train", "validation", 
 # %% [markdown]
 # 各クラスから画像の約 20% が検証データに、15% がテストデータに回ります。同じシードでもう一度実行すれば、同じファイルが同じ分割に入ります。だからこそ、実行どうしの結果を比べられるのです。
 #
-# **1つの個体の写真は一緒にしておきます。** このワークブックの元になったシステムの害虫写真には、`100000_20201231123456_01.JPG` のような名前が付いています。個体、時刻、撮影番号です。1匹の虫を何枚か撮った写真はほとんど同じ画像なので、1枚目を訓練データに、2枚目を検証データに入れるようなランダムな分割はリークを生みます。しかも、どんな重複チェックでも証明できない形のリークです。`group_by` は、最初のグループが個体を表す正規表現で、各グループを1つの分割にまとめておきます。数字の画像には個体がないので、ここでは見立てを使います。各クラスの連続する3枚の画像を、1つの「個体」を撮った3枚の「写真」とみなします。
+# **1つの個体の写真は一緒にしておきます。** 元のシステム（このノートブックの冒頭で紹介した農研機構の昆虫分類器）の害虫写真には、`100000_20201231123456_01.JPG` のような名前が付いています。個体、時刻、撮影番号です。1匹の虫を何枚か撮った写真はほとんど同じ画像なので、1枚目を訓練データに、2枚目を検証データに入れるようなランダムな分割はリークを生みます。しかも、どんな重複チェックでも証明できない形のリークです。`group_by` は、最初のグループが個体を表す正規表現で、各グループを1つの分割にまとめておきます。ここで使う画像には個体がないので、見立てを使います。各クラスの連続する3枚の画像を、1つの「個体」を撮った3枚の「写真」とみなし、`<class>-<specimen>_<shot>.jpg` という名前を付けます。
 
 # %%
 specimens = OUTPUT_DIR / "specimens"
 shutil.rmtree(specimens, ignore_errors=True)
 for name, files in layout.candidates(table).query("split == 'train'").groupby("class"):
     (specimens / name).mkdir(parents=True)
+    stem = name.replace("_", "-")  # "_" で個体の名前が終わります
     for i, path in enumerate(sorted(files["path"])):
-        shot = specimens / name / f"{name}{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # 例：one007_02.jpg
+        shot = specimens / name / f"{stem}-{i // 3:03d}_{i % 3 + 1:02d}.jpg"  # 例：one-007_02.jpg
         shot.symlink_to(Path(path).resolve())
 GROUP_BY = r"^([^_]+)_"  # 個体：最初の "_" より前のすべて
-print(layout.group_keys(["one007_01.jpg", "one007_02.jpg", "100000_20201231123456_01.JPG"],
-                        GROUP_BY))
+names = [*sorted(p.name for p in sorted(specimens.iterdir())[0].iterdir())[:4],
+         "100000_20201231123456_01.JPG"]
+for file, specimen in zip(names, layout.group_keys(names, GROUP_BY)):
+    print(f"{file:30} -> specimen {specimen}")
 
 # %%
 for name, group_by in (("random", None), ("grouped", GROUP_BY)):
@@ -281,26 +314,29 @@ workbook_counts.tail(3)
 # %% [markdown]
 # ## 7. クラスを統合する
 #
-# 2つのクラスが写真からは見分けられないことや、あるクラスの画像が少なすぎて学習できないことがあります。元のシステムでは、JSON の対応表（`--translate_classes`）`{"old": "new"}` でクラスを統合していました。対応表にないクラスは名前がそのまま残ります。たとえば、私たちの手書きでは "one" と "seven" が似すぎているとしましょう。
+# 2つのクラスが写真からは見分けられないことや、あるクラスの画像が少なすぎて学習できないことがあります。元のシステムでは、JSON の対応表（`--translate_classes`）`{"old": "new"}` でクラスを統合していました。対応表にないクラスは名前がそのまま残ります。たとえば、2つのクラスが似すぎているとしましょう（サンプルデータでは、私たちの手書きの "one" と "seven" です）。
 
 # %%
-mapping = {"one": "one-or-seven", "seven": "one-or-seven"}
+alike = ["one", "seven"] if DATASET == "sample" else layout.class_names(table)[:2]
+mapping = {name: "-or-".join(alike) for name in alike}
+print(mapping)
 mapping_file = OUTPUT_DIR / "merge_classes.json"
 mapping_file.write_text(json.dumps(mapping, ensure_ascii=False, indent=2), encoding="utf-8")
 merged = layout.apply_class_mapping(table, mapping_file)
 layout.class_counts(merged)
 
 # %% [markdown]
-# 同じファイルは以降のすべての段階で使えます。`effnet convert --merge-classes merge_classes.json` は統合済みのレコードを書き出し、学習時に読み込みながら統合することもできます。
+# 同じファイルは以降のすべての段階で使えます。`effnet convert --merge-classes merge_classes.json` は統合済みのレコードを書き出します。また、ノートブック 03 の `MERGE_CLASSES` パラメータは同じ対応表（またはそのファイル）を受け取り、レコードを読み込みながら統合するので、フォルダもレコードもそのまま残ります。
 
 # %% [markdown]
 # ## 8. ラベルマップ：0 番はどのクラス？
 #
-# モデルが出力するのは数値です。それをクラス名に戻すのがラベルマップです。クラスには**フォルダ名をソートした順**に番号が振られます。これは、このワークブックが互換性を保っている tensorflow/tpu の変換器の規則です。ソートはアルファベット順であって、意味の順ではありません。サンプルデータでは、0 番は "zero" ではなく "eight" です。
+# モデルが出力するのは数値です。それをクラス名に戻すのがラベルマップです。クラスには**フォルダ名をソートした順**に番号が振られます。これは、このワークブックが互換性を保っている tensorflow/tpu の変換器の規則です。ソートは文字のコードポイントの順であって、意味の順ではありません。サンプルデータでは、0 番は "zero" ではなく "eight" です。日本語の名前は、かなや漢字の文字コードの順に並びます。
 
 # %%
 classes = layout.class_names(table)
 layout.write_label_map(classes, OUTPUT_DIR / settings.LABEL_MAP_FILE)
+print(f"label 0 is {classes[0]!r}, label {len(classes) - 1} is {classes[-1]!r}")
 print((OUTPUT_DIR / settings.LABEL_MAP_FILE).read_text(encoding="utf-8"))
 
 # %% [markdown]

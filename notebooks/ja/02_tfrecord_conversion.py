@@ -18,7 +18,7 @@
 #
 # ノートブック 01 では、チェック済みの画像フォルダとラベルマップができました。ここではそれらの画像を **TFRecord** ファイルにまとめます。TFRecord は、少数の大きなファイルにシャード（shard）分割した形式で、ローカルディスクからでも、Google ドライブからでも、TPU が読む Cloud Storage のバケットからでも、TensorFlow が高速かつ並列に読み込めます。
 #
-# 最後には、tensorflow/tpu の EfficientNet 変換器と同じ形式の `train-*-of-*` と `validation-*-of-*` のシャード（データセットにテスト用の分割があれば `test-*-of-*` も。サンプルデータにはノートブック 01 以降テスト用の分割があります）が、ラベルマップ、マニフェスト（manifest）、読み飛ばしたファイルのレポートとともに手元に残ります。
+# 最後には、tensorflow/tpu の EfficientNet 変換器と同じ形式の `train-*-of-*` と `validation-*-of-*` のシャード（データセットにテスト用の分割があれば `test-*-of-*` も。サンプルデータにはノートブック 01 以降テスト用の分割があります）が、ラベルマップ、マニフェスト（manifest）、読み飛ばしたファイルのレポートとともに手元に残ります。ここで初めて出てくる用語（TFRecord、シャード、synset、tensorflow/tpu の変換器）は、ノートブック 01 の[このワークブックで使う用語](01_dataset_layout.ipynb#words-used-here)にあります。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/02_tfrecord_conversion.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/02_tfrecord_conversion.ipynb)
@@ -50,10 +50,13 @@ if importlib.util.find_spec("effnet_helpers") is None:
 
 # %%
 import inspect
+import os
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from effnet_helpers import datasets, layout, plots, records, runtime, settings, storage
+from effnet_helpers import datasets, images, layout, plots, records, runtime, settings, storage
 
 runtime.ensure_tensorflow()
 import tensorflow as tf
@@ -80,13 +83,14 @@ MAX_SIDE = None
 RECORDS_BUCKET = ""
 
 # %%
-PROFILE = settings.profile()  # CI プロファイルは 1 MB のシャードを使うので、サンプルでも複数のシャードになります
+PROFILE = settings.profile()  # cpu と ci のプロファイルはシャードを小さくするので、サンプルでも複数のシャードになります
 SHARD_SIZE_MB = min(SHARD_SIZE_MB, PROFILE["shard_size_mb"])
 from effnet_helpers import stages  # noqa: E402
 
 DATA_DIR = stages.dataset_dir(DATASET)  # ノートブック 01 のテスト用の分割つき。"flowers" はダウンロードする
 RECORDS_DIR = settings.work_dir() / "records" / DATASET.strip("/").replace("/", "_")
-print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}")
+print(f"profile: {PROFILE['name']} (shards of about {SHARD_SIZE_MB} MB each)\ndata:    {DATA_DIR}\n"
+      f"records: {RECORDS_DIR}")
 
 # %% [markdown]
 # ## 1. レコードを1つ手で作る
@@ -95,20 +99,24 @@ print(f"profile: {PROFILE['name']}\ndata:    {DATA_DIR}\nrecords: {RECORDS_DIR}"
 #
 # | キー | 内容 |
 # |---|---|
-# | `image/encoded` | JPEG ファイルのバイト列そのもの（デコードした画素ではありません。約 10 分の 1 の大きさ） |
+# | `image/encoded` | JPEG ファイルのバイト列そのもの（デコードした画素ではありません。何分の 1 かの大きさで、下で表示します） |
 # | `image/class/label` | クラス番号。この形式では **1 から数えます** |
 # | `image/class/synset` | クラスのフォルダ名 |
 # | `image/filename`、`image/height`、`image/width`、... | 画像についての情報 |
 #
-# 最初の訓練画像について1つ作ってみましょう。
+# 最初の訓練画像について1つ作ってみましょう。保存するバイト列は `images.prepare_image` が返します。正常な JPEG ならファイルのバイト列そのもの、そうでなければそのファイルから作った JPEG です（どんなときにそうなるかは第 2 節で説明します）。
 
 # %%
 table = layout.scan_dataset(DATA_DIR)
 classes = layout.class_names(table)
 first = layout.candidates(table).query("split == 'train'").iloc[0]
-image_bytes = storage.read_bytes(first["path"])
+prepared = images.prepare_image(storage.read_bytes(first["path"]))
+image_bytes = prepared.data
 height, width, _ = tf.io.extract_jpeg_shape(image_bytes).numpy()  # ヘッダーだけを読みます
-print(first["class"], first["filename"], f"{height}x{width}", f"{len(image_bytes):,} bytes")
+print(first["class"], first["filename"], f"{height}x{width}", f"{len(image_bytes):,} bytes",
+      "(converted to JPEG)" if prepared.converted else "(the file's own bytes)")
+print(f"decoded, the same image is {height * width * 3:,} bytes of pixels, "
+      f"{height * width * 3 / len(image_bytes):.0f}x more")
 
 # %%
 def bytes_feature(value):
@@ -131,7 +139,7 @@ example = tf.train.Example(features=tf.train.Features(feature={
     "image/colorspace": bytes_feature(b"RGB"),
     "image/format": bytes_feature(b"JPEG"),
 }))
-serialized = example.SerializeToString()
+serialized = example.SerializeToString(deterministic=True)  # なぜ "deterministic" なのかは後述します
 print(f"one serialized Example: {len(serialized):,} bytes")
 
 # %% [markdown]
@@ -143,13 +151,15 @@ print("label (0-based):", int(parsed["label"]), "=", classes[int(parsed["label"]
 print("decoded image:", tf.io.decode_jpeg(parsed["image"]).shape)
 
 # %% [markdown]
-# 補助関数 `records.build_example` は、まさにこれを行います。入力が同じなら、バイト列も同じになります。
+# 補助関数 `records.build_example` は、まさにこれを行います。入力が同じならバイト列も同じです。ただし条件が1つあります。特徴量は*マップ*（名前 -> 値）であり、`Example` を書き出す形式であるプロトコルバッファ（protocol buffers）は、マップの要素をどんな順序で書いてもかまわないのです。`deterministic=True` を指定すると名前の順にソートして書きます。変換器はすべてのレコードをこの方法で書くので、同じファイルに対して変換を繰り返せば、同じバイト列が書き出されます。
 
 # %%
 print(inspect.getsource(records.build_example))
-same = records.build_example(image_bytes, classes.index(first["class"]) + 1, first["class"],
-                             first["filename"], int(height), int(width)).SerializeToString()
-print("identical to the hand-built record:", same == serialized)
+rebuilt = records.build_example(image_bytes, classes.index(first["class"]) + 1, first["class"],
+                                first["filename"], int(height), int(width))
+print("identical to the hand-built record:",
+      rebuilt.SerializeToString(deterministic=True) == serialized)
+print("the same Example, as a message:", rebuilt == example)
 
 # %% [markdown]
 # ## 2. データセット全体を変換する
@@ -170,8 +180,49 @@ pd.DataFrame([{"file": name, "MB": round(storage.size(RECORDS_DIR / name) / 1e6,
               for name in storage.listdir(RECORDS_DIR)])
 
 # %% [markdown]
+# **各シャードに入っているもの。** 各シャードファイルから（マニフェストからではなく、ファイルそのものから）読み戻したラベルを見ると、2 通りの並び方がわかります。訓練データのシャードにはシャッフルした画像が入っているので、どのシャードにもすべてのクラスが混ざります（画像がごく少ないクラスは、あるシャードに入らないこともあります）。一方、検証データとテストデータのシャードはソートした順を保つので、シャードが複数あれば、それぞれが連続したクラスのまとまりを持ちます。
+
+# %%
+LABEL_ONLY = {"image/class/label": tf.io.FixedLenFeature([], tf.int64)}
+
+
+def classes_per_shard(records_dir):
+    """Records per class (columns) in every shard file (rows), counted from the files."""
+    counts = {}
+    for split in settings.SPLITS:
+        for path in records.shard_files(records_dir, split):
+            batches = tf.data.TFRecordDataset(path).batch(4096).map(
+                lambda s: tf.io.parse_example(s, LABEL_ONLY)["image/class/label"])
+            labels = np.concatenate([b.numpy() for b in batches]) - 1  # ファイルの中では 1 から数えます
+            counts[os.path.basename(path)] = np.bincount(labels, minlength=len(classes))
+    return pd.DataFrame(counts, index=classes).T
+
+
+per_shard = classes_per_shard(RECORDS_DIR)
+
+# %%
+fig, ax = plt.subplots(figsize=(max(9, 0.9 * len(classes) + 4), 0.55 * len(per_shard) + 2.5))
+heat = ax.imshow(per_shard.to_numpy(), cmap="viridis", vmin=0, aspect="auto")
+for (row, column), n in np.ndenumerate(per_shard.to_numpy()):
+    ax.text(column, row, n, ha="center", va="center", fontsize=11,
+            color="white" if n < per_shard.to_numpy().max() / 2 else "black")
+ax.grid(False)
+ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+ax.set_yticks(range(len(per_shard)), per_shard.index)
+ax.set(title="Records per class in each shard file", xlabel="class", ylabel="shard file")
+fig.colorbar(heat, ax=ax, label="records");
+
+# %%
+train_shards = per_shard[per_shard.index.str.startswith("train-")]
+print(f"{len(train_shards)} train shards; every one holds every class:",
+      bool((train_shards > 0).all(axis=None)))
+for name, row in per_shard.drop(train_shards.index).iterrows():
+    held = [c for c in classes if row[c] > 0]
+    print(f"{name}: {len(held)} of {len(classes)} classes, {held[0]} to {held[-1]}")
+
+# %% [markdown]
 # シャードの隣には次のファイルがあります。
-# - `synset_id2label.json`：0 から始まるラベルマップ（元のシステムが読む形式）
+# - `synset_id2label.json`：0 から始まるラベルマップ（このワークブックの元になったシステム、つまりノートブック 01 で紹介した農研機構の昆虫分類器が読む形式）
 # - `manifest.json`：分割・クラス・シャードごとの件数。最後に書くので、これがあれば「完了」を意味します
 # - `skipped.csv`：書き込まれなかったすべてのファイルと、その理由
 
@@ -208,13 +259,19 @@ plots.image_grid([i["image"] for i in items], [f"{i['label']}: {i['class']}" for
                  ncols=6, suptitle="Training records (label: class)");
 
 # %% [markdown]
-# レコードを分割ごと・クラスごとにすべて数えるのが、最後の突き合わせです。ノートブック 01 のフォルダの枚数と一致しなければなりません。`records.inspect_records` はシャードそのものを読みます（マニフェストは照合に使うだけです）。そのため、元のシステムの tensorflow/tpu 変換器が書いた、マニフェストのない TFRecord にも使えます。その場合、クラス名は `image/class/synset` 特徴量か、隣にある `synset_id2label.json` から取ります。
+# レコードを分割ごと・クラスごとにすべて数えるのが、最後の突き合わせです。ノートブック 01 のフォルダの枚数から `skipped.csv` に載っているファイルを引いた数と一致しなければなりません。`records.inspect_records` はシャードそのものを読みます（マニフェストは照合に使うだけです）。そのため、tensorflow/tpu の変換器（元のシステムの利用者が使っていたもの）が書いた、マニフェストのない TFRecord にも使えます。その場合、クラス名は `image/class/synset` 特徴量か、隣にある `synset_id2label.json` から取ります。
 
 # %%
 counts = records.inspect_records(RECORDS_DIR)
 per_class = counts.pivot_table(index="class", columns="split", values="records", aggfunc="sum")
 per_class.loc["total"] = per_class.sum()
 per_class
+
+# %%
+folders = layout.class_counts(table)
+print("records read:              ", per_class.loc["total"].astype(int).to_dict())
+print("image files in the folders:", folders.loc["total"].drop("total").to_dict())
+print("files in skipped.csv:      ", {s: i["skipped"] for s, i in manifest["splits"].items()})
 
 # %% [markdown]
 # ## 5. Cloud TPU 用のレコード：バケットにコピーする
@@ -251,9 +308,9 @@ if DATASET == "sample":
         print(split, info["found"], "=", info["written"], "+", info["skipped"])
     print(manifest["classes"])
     print(sorted(tf.train.Example.FromString(serialized).features.feature))
-    print({s: i["skipped"] for s, i in messy_manifest["splits"].items()})
+    print("messy copy, files skipped:", {s: i["skipped"] for s, i in messy_manifest["splits"].items()})
 
 # %% [markdown]
 # ## 次のステップ
 #
-# レコードは `RECORDS_DIR`（冒頭で表示したフォルダ）にあり、隣に `synset_id2label.json`、`manifest.json`、`skipped.csv` があります。次のノートブック 03 では、これを使って EfficientNet を学習します。まず凍結したバックボーンの上で新しいヘッドを学習し、続いてファインチューニングを行います。TPU でも GPU でも CPU でも動きます。
+# レコードは `RECORDS_DIR`（冒頭で表示したフォルダ）にあり、隣に `synset_id2label.json`、`manifest.json`、`skipped.csv` があります。次の [03 · 転移学習](03_transfer_training.ipynb)では、これを使って EfficientNet を学習します。まず凍結したバックボーンの上で新しいヘッドを学習し、続いてファインチューニングを行います。TPU でも GPU でも CPU でも動きます。

@@ -18,7 +18,7 @@
 #
 # ノートブック 02 で TFRecord のシャードとラベルマップができました。ここではそれを使い、このワークブックの元になった昆虫分類器（その経緯はノートブック 01 にあります）と同じように、**転移学習**（transfer learning）で EfficientNet を学習します。ImageNet ですでに学習済みのネットワークから出発し、**凍結**（freezing）した**バックボーン**（backbone）の上に**新しいヘッド**（head）を載せて学習し（速く、安全）、続いてバックボーンの後半のブロックを**ファインチューニング**（fine-tuning）します（遅いが、より高精度）。学習の前に事前学習済みのバックボーンが何を知っているかを確かめ、そのレシピを数行の Keras で書き、チェックポイント付きで本番として実行し、ランダムな重みから同じエポック数だけ学習した場合と比べます。エポックごとにチェックポイントを保存するので、Colab の接続が切れても失うのは高々1エポック分です。学習のセルをもう一度実行すれば再開します。
 #
-# 最後には、学習済みモデル、そのラベルマップ、設定、学習履歴がモデルディレクトリにそろいます。ノートブック 04 と 05 に必要なものがすべて入っています。
+# 最後には、学習済みモデル、そのラベルマップ、設定、学習履歴がモデルディレクトリにそろいます。ノートブック 04 と 05 に必要なものがすべて入っています。知らない言葉（バックボーン、ブロック、バッチ正規化、エポックなど）は、ノートブック 01 の[ここで使う言葉](01_dataset_layout.ipynb#words-used-here)にあります。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/03_transfer_training.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/03_transfer_training.ipynb)
@@ -306,10 +306,11 @@ pd.DataFrame(rows).set_index("phase")
 # `training.train` は、この4つの手順を、本番の学習に必要なものとともに実行します。
 #
 # - **スケジュール**：`SCHEDULE = (H, F)` で H エポックはヘッドだけ、その後、合計 F エポックまでファインチューニングします。
-# - **チェックポイントと再開**：エポックが終わるたびに、チェックポイントと `history.csv` の1行をモデルディレクトリ（ローカル、Google ドライブ、`gs://` のいずれでも）に保存します。接続が切れた学習は、最後のエポックの次から続きます。
+# - **チェックポイントと再開**：エポックが終わるたびに、チェックポイントと `history.csv` の1行をモデルディレクトリ（ローカル、Google ドライブ、`gs://` のいずれでも）に保存し、チェックポイントは新しい 3 つと最良のもの（検証精度で選びます）を残します。接続が切れた学習は、最後のエポックの次から続きます。
+# - **十分なヘッドのステップ数**：ヘッドの段階は全体で少なくとも 100 回の最適化ステップを行います。そのため、数百枚の写真（1 周 8 ステップ）では、ヘッドの各エポックが画像を何周もします。こうして、ファインチューニングが始まる前に新しいヘッドが収束します。
 # - **ウォームアップ（warm-up）とコサイン減衰（cosine decay）**：ヘッドの段階の学習率は最初のエポックのあいだに上がり、その後、両方の段階の学習率がコサインに沿ってゼロまで下がります。
 # - **バッチに比例する学習率**：TPU でのバッチ 1,024 は、バッチ 256 の 4 倍の学習率で学習します。
-# - **ラベル平滑化**（label smoothing、0.1）：目標値を 1 と 0 の代わりに、正解クラスで 0.91、それ以外の各クラスで 0.01 にするので、モデルがますます極端な確信度へと押しやられることがありません。そのため、報告される損失は 0 に届きません（下を参照）。
+# - **ラベル平滑化**（label smoothing、0.1）：クラスが 10 個なら、目標値を 1 と 0 の代わりに、正解クラスで 0.91、それ以外の各クラスで 0.01 にするので、モデルがますます極端な確信度へと押しやられることがありません。そのため、報告される損失は 0 に届きません（下を参照）。
 # - **特徴のキャッシュ**：データ拡張がなければ、凍結したバックボーンはヘッドのどのエポックでも同じ特徴を計算するので、特徴は一度だけ計算します。
 # - **凍結したバックボーンは推論モードで**：凍結した層でも、学習中は振る舞いが変わることがあります。確率的深さがそうです。keras.io では上のように `base_model(x, training=False)` と書きますが、Keras 3 では Functional モデルの中で `fit` がこのフラグを上書きしてしまいます。そこでヘッドの段階では、常に `training=False` を渡す層でバックボーンを包みます。
 
@@ -350,6 +351,12 @@ plots.plot_history(history, title=f"{config.model} on {DATASET}",
 
 # %%
 print(training.history_summary(history))
+head_end = history[history["phase"] == "head"]["val_accuracy"]
+if len(head_end):
+    final, probe = history["val_accuracy"].iloc[-1], readout["ImageNet weights"]
+    print(f"the head phase ends at {head_end.iloc[-1]:.3f}; the linear read-out of section 2 (the "
+          f"same head fitted to convergence) reached {probe:.3f}; after fine-tuning {final:.3f}: "
+          f"{'past' if final > probe else 'not past'} the read-out")
 if COMPARE_FROM_SCRATCH:
     print(f"from scratch, the same {len(scratch)} epochs: validation accuracy "
           f"{scratch['val_accuracy'].iloc[-1]:.3f}")
@@ -357,6 +364,8 @@ print(f"label smoothing {config.label_smoothing}: the lowest loss possible with 
       f"{len(CLASSES)} classes is {training.smoothed_loss_floor(config.label_smoothing, len(CLASSES)):.3f}")
 
 # %% [markdown]
+# ヘッドの段階は小さなステップを数エポック行うだけなので、同じ線形ヘッドを収束するまで当てはめる読み出しに届かずに終わることがあります。ファインチューニングはさらに、バックボーンの後半のブロックをこれらの画像に合わせて調整します。これはどんな線形ヘッドにもできないことです。この実行でそれが読み出しを超えたかどうかは、上の行が示しています。
+#
 # ラベル平滑化のため、ここでの `loss` と `val_loss` は平滑化した目標値に対して測ったもので、ある下限より下がることはありません。ノートブック 04 では正解ラベルに対する普通の対数損失（log loss）を報告し、同じモデルでもそちらのほうが小さくなります。比べるのはこの2つの損失ではなく、正解率（accuracy）にしてください。
 
 # %%

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 06 · EfficientNet の内部：複合スケーリングと、ゼロから組み立てる B0
 #
-# ノートブック 03 の構造の表で、EfficientNet の部分（ステム、ブロック、トップ、ヘッド、バッチ正規化（batch normalization）、確率的深さ（stochastic depth））を挙げました。その後ノートブック 03〜05 では、ネットワークを箱として使いました（B0、オフラインのプロファイルでは Lite0）。ここではその箱を開けます。ブロックが何でできているか（7 つのステージに並んだ MBConv ブロック）、B0〜B7 がなぜ違うのか（深さ・幅・解像度の**複合スケーリング**（compound scaling））、それがパラメータ数と FLOPs にどう響くのかを見たうえで、Keras で約 70 行の B0 をゼロから組み立て、それが正しいことを**証明**します。パラメータ数が Keras のモデルと同じであること、ステージごとの形状が同じであること、そして Keras の重みをコピーすれば出力も同じになることです。最後の節では、オフラインのプロファイルのモデルである EfficientNet-Lite0 を B0 と並べます。
+# ノートブック 03 の構造の表で、EfficientNet の部分（ステム、ブロック、トップ、ヘッド、バッチ正規化（batch normalization）、確率的深さ（stochastic depth）。どれもノートブック 01 の[このワークブックで使う用語](01_dataset_layout.ipynb#words-used-here)に 1 行ずつ説明があります）を挙げました。その後ノートブック 03〜05 では、ネットワークを箱として使いました（B0、オフラインのプロファイルでは Lite0）。ここではその箱を開けます。ブロックが何でできているか（7 つのステージに並んだ MBConv ブロック）、B0〜B7 がなぜ違うのか（深さ・幅・解像度の**複合スケーリング**（compound scaling））、それがパラメータ数と FLOPs にどう響くのかを見たうえで、Keras で 100 行足らずの B0 をゼロから組み立て、それが正しいことを**証明**します。パラメータ数が Keras のモデルと同じであること、ステージごとの形状が同じであること、そして Keras の重みをコピーすれば出力も同じになることです。最後の節では、オフラインのプロファイルのモデルである EfficientNet-Lite0 を B0 と並べます。
 #
 # 何も学習せず、何もダウンロードしません。ここで扱うモデルの重みはすべてランダムです。例外は第 9 節の Lite0 の ImageNet の重みで、これはワークブックのパッケージに含まれています。
 #
@@ -292,6 +292,8 @@ for label, p in (("right", survival["right"].min()), ("mistaken", survival["mist
     kept = arch.StochasticDepth(p, seed=0)(ones, training=True).numpy().ravel()
     print(f"{label:9s} survival {p:.4f}: {np.mean(kept == 0):.1%} of branches dropped, "
           f"survivors x{kept.max():.2f}")
+print(f"mistaken, first residual block: survival {survival['mistaken'].min():.4f}, "
+      f"survivors x{1 / survival['mistaken'].min():.0f}")
 
 # %% [markdown]
 # **残差を足す条件がない。** すべてのブロックでスキップ接続を足すと、最初のブロック（入力 32 チャネル、出力 16 チャネル）で失敗するので、この間違いは少なくとも自分から名乗り出てくれます。より見つけにくいのは、チャネル数だけを確かめてストライドを確かめない版です。B0 ではストライド 2 のブロックはどれもチャネル数も変えるので、チャネル数を保つストライド 2 のブロックを持つ別のブロック表に出会うまで、気づかれないままになります。
@@ -364,7 +366,8 @@ b0_parts, lite0_parts, b4_parts, lite4_parts = (side[name] for name in side.colu
 print(f"B0 - Lite0: {b0_parts['params'] - lite0_parts['params']:,} parameters = B0's SE layers "
       f"({b0_parts['squeeze-and-excitation params']:,}) + its input normalisation (7)")
 se_flops = b0_parts["FLOPs"] - lite0_parts["FLOPs"]
-print(f"multiply-adds: B0 {b0_parts['FLOPs'] / 1e6:.1f} M, Lite0 {lite0_parts['FLOPs'] / 1e6:.1f} M: "
+print(f"multiply-adds: B0 {b0_parts['FLOPs'] / 1e6:.1f} M, "
+      f"Lite0 {lite0_parts['FLOPs'] / 1e6:.1f} M: "
       f"B0's SE adds {se_flops:,} ({se_flops / b0_parts['FLOPs']:.2%})")
 for part in ("stem channels", "top channels", "blocks per stage (block1-7)"):
     print(f"{part}: B4 {b4_parts[part]}, Lite4 {lite4_parts[part]}")
@@ -475,6 +478,6 @@ print("Lite0-4 params:", list((lites["params_M"] * 1e6).round().astype(int)),
 # %% [markdown]
 # ## 次のステップ
 #
-# ディスクに書き出したのは、ワークブックのキャッシュにある変換済みの Lite0 の重み（第 9 節）だけです。このノートブックの結果は、表とグラフそのものです。ノートブック 03 の構造の表に出てきた部分は、もう読んだコードになりました。ステムとトップは `conv_bn`、ブロックは squeeze-and-excitation と確率的深さを含む `mbconv_block`、バッチ正規化はすべての畳み込みの後に続き、Lite は同じビルダーに `lite=True` を渡したものです。このコードは `effnet_helpers/architecture.py` にあり、`tests/test_architecture.py` には証明がテストとして入っています。パラメータのセルで `FROM_SCRATCH = "B3"` と設定すれば、スケーリングしたモデルも同じように確かめられます。
+# ディスクに書き出したのは、ワークブックのキャッシュにある変換済みの Lite0 の重み（第 9 節）だけです。このノートブックの結果は、表とグラフそのものです。EfficientNet の各部分は、もう読んだコードになりました。ステムとトップは `conv_bn`、ブロックは squeeze-and-excitation と確率的深さを含む `mbconv_block`、バッチ正規化はすべての畳み込みの後に続き、ヘッドはプーリング、ドロップアウト、1 つの全結合層で、Lite は同じビルダーに `lite=True` を渡したものです。このコードは `effnet_helpers/architecture.py` にあり、`tests/test_architecture.py` には証明がテストとして入っています。パラメータのセルで `FROM_SCRATCH = "B3"` と設定すれば、スケーリングしたモデルも同じように確かめられます。
 #
-# これがワークブックの最後のノートブックです。自分のモデルを学習するときは、[ノートブック 03](03_transfer_training.ipynb) の `MODEL` パラメータに、第 3 節と第 9 節のどの名前でも指定できます（`"B3"`、`"lite2"`、…。オフラインで ImageNet の重みがあるのは Lite0 だけです）。パラメータ数はメモリを、積和演算の回数は GPU や TPU での速度を決めます。スマートフォンなら、Lite を int8 で（ノートブック 05）。
+# これがワークブックの最後のノートブックです。これらのモデルのどれかを自分の写真で学習するには、[ノートブック 03](03_transfer_training.ipynb) の `MODEL` パラメータを設定します。第 3 節と第 9 節のどの名前でも指定できます（`"B3"`、`"lite2"`、…。オフラインで ImageNet の重みがあるのは Lite0 だけです）。パラメータ数はメモリを、積和演算の回数は GPU や TPU での速度を決めます。スマートフォンなら、Lite を int8 で（ノートブック 05）。
