@@ -21,8 +21,10 @@
 # validation images (the checkpoint to keep, a temperature that makes its confidence honest, and
 # a threshold below which it answers "unknown"), and measure the result **once** on the test
 # split, which took part in none of them. At the end the model directory also holds
-# `metrics.json`, `per_class.csv`, `confusion_matrix.csv` and the pictures, the files the seed
-# system's evaluation wrote, with `calibration.json` and the test figures beside them.
+# `metrics.json`, `per_class.csv`, `confusion_matrix.csv` and the pictures, the files the
+# original system's evaluation wrote (NARO's insect classifier, [notebook 01](01_dataset_layout.ipynb)),
+# with `calibration.json` and the test figures beside them. A word you do not know is in notebook
+# 01's [words used here](01_dataset_layout.ipynb#words-used-here).
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/04_evaluation.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/04_evaluation.ipynb)
@@ -78,7 +80,7 @@ print(f"outputs go to {settings.work_dir(drive=KEEP_ON_DRIVE)}")
 # - `TOP_K`: a prediction counts as "top-k correct" when the true class is among the k most
 #   probable ones.
 # - `CHECKPOINTS`: which epochs' checkpoints to evaluate too: `"latest"`, `"all"`, or a number N
-#   (every checkpoint from epoch N on), as the seed system's `--eval_iterator`.
+#   (every checkpoint from epoch N on), as the original system's `--eval_iterator`.
 # - `MERGE_CLASSES`: the JSON mapping of notebook 01 when the model was trained on merged classes.
 
 # %% tags=["parameters"]
@@ -195,11 +197,12 @@ result.per_class.drop(index=["macro avg", "weighted avg"]).sort_values("f1").hea
 evaluation.plot_mistakes(result);
 
 # %% [markdown]
-# ## 5. Every checkpoint, as the seed system's `--eval_iterator`
+# ## 5. Every checkpoint, as the original system's `--eval_iterator`
 #
-# Training saved a checkpoint after every epoch. Evaluating them all shows whether the last epoch
-# is the best one, or whether the model started to overfit and an earlier checkpoint should be
-# kept. The table is also written as `checkpoint_metrics.csv`.
+# Training saved a checkpoint after every epoch and kept the newest 3 and the best one (by
+# validation accuracy); the table below lists the ones this model directory holds. Evaluating
+# them shows whether the last epoch is the best one, or whether the model started to overfit and
+# an earlier checkpoint should be kept. The table is also written as `checkpoint_metrics.csv`.
 
 # %%
 per_checkpoint = evaluation.evaluate_checkpoints(MODEL_DIR, RECORDS_DIR, which=CHECKPOINTS,

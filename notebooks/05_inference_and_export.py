@@ -19,7 +19,8 @@
 # Notebooks 03 and 04 left a trained and evaluated model directory. Here you **use** it: predict
 # new photos of any kind with the model directory alone, see **what the model looks at**
 # (Grad-CAM), and **export** it: TensorFlow Lite files for phones (checked against the Keras model
-# on every validation image) and a SavedModel that TensorFlow Serving runs on encoded images.
+# on every validation image) and a SavedModel that TensorFlow Serving runs on encoded images. A
+# word you do not know is in notebook 01's [words used here](01_dataset_layout.ipynb#words-used-here).
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/05_inference_and_export.ipynb)
 # [View on GitHub](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/05_inference_and_export.ipynb)
@@ -105,7 +106,7 @@ print(f"profile {PROFILE['name']}\nmodel: {MODEL_DIR}")
 #
 # The model directory holds everything needed: the model (`model.keras`, which normalises pixels
 # itself), the class names (`synset_id2label.json`) and how images were cut to size
-# (`config.json`). A photo then takes four steps:
+# (`config.json`). A photo then takes five steps:
 #
 # 1. read its bytes;
 # 2. `inference.prepare`: any format (PNG, CMYK, 16-bit, a phone's EXIF rotation) becomes an
@@ -236,11 +237,11 @@ plots.image_grid([plots.load_for_display(p, 64) for p in no_class["path"]],
 # %% [markdown]
 # ## 5. What the model looks at: Grad-CAM
 #
-# A model can be right for the wrong reason: the seed system's pest classifier learned leaves and
-# trap backgrounds until its authors removed the backgrounds. **Grad-CAM** shows which part of
-# the image drove a prediction: take the last convolutional feature maps of the backbone, weigh
-# each map by how much the class score grows with it (the gradient, averaged over the map), add
-# them up and keep the positive part. Here is the code:
+# A model can be right for the wrong reason: the original system's pest classifier (NARO's,
+# notebook 01) learned leaves and trap backgrounds until its authors removed the backgrounds.
+# **Grad-CAM** shows which part of the image drove a prediction: take the last convolutional
+# feature maps of the backbone, weigh each map by how much the class score grows with it (the
+# gradient, averaged over the map), add them up and keep the positive part. Here is the code:
 
 # %%
 print(inspect.getsource(explain.grad_cams))

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 04 · 評価：正解率、クラスごとの指標、混同行列
 #
-# ノートブック 03 でモデルディレクトリができました。ここではそのモデルを**公正に**評価します。すべての検証画像で、クラスごとに、そしてどこで間違えるのかを実際に見ながら評価します。続いて検証画像の上で3つの選択（残すチェックポイント、確信度を正直にする温度、それを下回るとモデルが「不明」と答えるしきい値）を行い、そのどれにも関わっていないテスト用の分割で、結果を**一度だけ**測ります。最後には、モデルディレクトリに `metrics.json`、`per_class.csv`、`confusion_matrix.csv` と図が加わります。このワークブックの元になったシステムの評価が書き出していたファイルで、その横に `calibration.json` とテストデータでの数値も並びます。
+# ノートブック 03 でモデルディレクトリができました。ここではそのモデルを**公正に**評価します。すべての検証画像で、クラスごとに、そしてどこで間違えるのかを実際に見ながら評価します。続いて検証画像の上で3つの選択（残すチェックポイント、確信度を正直にする温度、それを下回るとモデルが「不明」と答えるしきい値）を行い、そのどれにも関わっていないテスト用の分割で、結果を**一度だけ**測ります。最後には、モデルディレクトリに `metrics.json`、`per_class.csv`、`confusion_matrix.csv` と図が加わります。このワークブックの元になったシステム（農研機構の昆虫分類器、[ノートブック 01](01_dataset_layout.ipynb)）の評価が書き出していたファイルで、その横に `calibration.json` とテストデータでの数値も並びます。知らない言葉は、ノートブック 01 の[このワークブックで使う用語](01_dataset_layout.ipynb#words-used-here)にあります。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/04_evaluation.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/04_evaluation.ipynb)
@@ -167,7 +167,7 @@ evaluation.plot_mistakes(result);
 # %% [markdown]
 # ## 5. すべてのチェックポイント：元のシステムの `--eval_iterator` と同じ
 #
-# 学習ではエポックごとにチェックポイントを保存しました。それらをすべて評価すると、最後のエポックが最良なのか、それともモデルが過学習（overfitting）し始めていて、もっと前のチェックポイントを残すべきなのかがわかります。この表は `checkpoint_metrics.csv` にも書き出されます。
+# 学習ではエポックごとにチェックポイントを保存し、新しい 3 つと最良のもの（検証精度で選びます）を残しました。下の表は、このモデルディレクトリにあるものの一覧です。それらを評価すると、最後のエポックが最良なのか、それともモデルが過学習（overfitting）し始めていて、もっと前のチェックポイントを残すべきなのかがわかります。この表は `checkpoint_metrics.csv` にも書き出されます。
 
 # %%
 per_checkpoint = evaluation.evaluate_checkpoints(MODEL_DIR, RECORDS_DIR, which=CHECKPOINTS,

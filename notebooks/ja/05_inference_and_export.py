@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 05 · 推論、判断根拠の可視化、書き出し
 #
-# ノートブック 03 と 04 で、学習済みで評価済みのモデルディレクトリができました。ここではそれを**使います**。モデルディレクトリだけを頼りに、どんな形式の新しい写真でも予測し、**モデルがどこを見ているか**（Grad-CAM）を確かめ、モデルを**書き出し**（export）ます。書き出すのは、スマートフォン向けの TensorFlow Lite ファイル（すべての検証画像で Keras モデルと照合します）と、エンコードされた画像を TensorFlow Serving が受け取って実行できる SavedModel です。
+# ノートブック 03 と 04 で、学習済みで評価済みのモデルディレクトリができました。ここではそれを**使います**。モデルディレクトリだけを頼りに、どんな形式の新しい写真でも予測し、**モデルがどこを見ているか**（Grad-CAM）を確かめ、モデルを**書き出し**（export）ます。書き出すのは、スマートフォン向けの TensorFlow Lite ファイル（すべての検証画像で Keras モデルと照合します）と、エンコードされた画像を TensorFlow Serving が受け取って実行できる SavedModel です。知らない言葉は、ノートブック 01 の[このワークブックで使う用語](01_dataset_layout.ipynb#words-used-here)にあります。
 #
 # [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/05_inference_and_export.ipynb)
 # [GitHub で見る](https://github.com/effnet-workbook/effnet-workbook/blob/main/notebooks/ja/05_inference_and_export.ipynb)
@@ -95,7 +95,7 @@ print(f"profile {PROFILE['name']}\nmodel: {MODEL_DIR}")
 # %% [markdown]
 # ## 1. 写真1枚を、一歩ずつ
 #
-# 必要なものはすべてモデルディレクトリに入っています。モデル（`model.keras`。画素の正規化はモデル自身が行います）、クラス名（`synset_id2label.json`）、そして画像をどう切り抜いて縮小したか（`config.json`）です。写真1枚の予測は、次の 4 段階です。
+# 必要なものはすべてモデルディレクトリに入っています。モデル（`model.keras`。画素の正規化はモデル自身が行います）、クラス名（`synset_id2label.json`）、そして画像をどう切り抜いて縮小したか（`config.json`）です。写真1枚の予測は、次の 5 段階です。
 #
 # 1. バイト列を読み込む。
 # 2. `inference.prepare`：どんな形式（PNG、CMYK、16 ビット、スマートフォンの EXIF による回転）でも、正しい向きの RGB の JPEG にします。ノートブック 02 の変換器が訓練画像を格納したのとまったく同じ処理です。
@@ -203,7 +203,7 @@ plots.image_grid([plots.load_for_display(p, 64) for p in no_class["path"]],
 # %% [markdown]
 # ## 5. モデルはどこを見ているか：Grad-CAM
 #
-# モデルは間違った理由で正解することがあります。このワークブックの元になったシステムの害虫分類器は、作者が背景を取り除くまで、葉やトラップの背景を学習していました。**Grad-CAM** は、画像のどの部分が予測を決めたのかを示します。バックボーンの最後の畳み込み層の特徴マップ（feature map）を取り出し、各マップを、それが増えるとクラスのスコアがどれだけ増えるか（勾配をマップ全体で平均したもの）で重み付けし、足し合わせて正の部分だけを残します。コードは次のとおりです。
+# モデルは間違った理由で正解することがあります。このワークブックの元になったシステムの害虫分類器（農研機構のもの、ノートブック 01）は、作者が背景を取り除くまで、葉やトラップの背景を学習していました。**Grad-CAM** は、画像のどの部分が予測を決めたのかを示します。バックボーンの最後の畳み込み層の特徴マップ（feature map）を取り出し、各マップを、それが増えるとクラスのスコアがどれだけ増えるか（勾配をマップ全体で平均したもの）で重み付けし、足し合わせて正の部分だけを残します。コードは次のとおりです。
 
 # %%
 print(inspect.getsource(explain.grad_cams))
