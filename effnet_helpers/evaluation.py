@@ -219,7 +219,7 @@ def predict_records(model, records_dir, image_size: int, resize_method: str, spl
     """Probabilities [n, classes], true labels [n] and file names [n] for every image of a split
     of the records (the last partial batch included), and the most confident mistakes with their
     images."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
     data = pipeline.make_dataset(records_dir, split, image_size, batch_size, training=False,
                                  resize_method=resize_method, class_mapping=class_mapping)
     names = pipeline.record_filenames(records_dir, split)
@@ -425,7 +425,7 @@ def evaluate_checkpoints(model_dir, records_dir=None, data_dir=None, which="all"
                          progress: bool = True) -> pd.DataFrame:
     """Metrics of each chosen checkpoint, a row per epoch; written as checkpoint_metrics.csv
     (and its plot) into the model directory when several were evaluated."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
     predictor = inference.load_predictor(model_dir, load_model=False)  # each checkpoint's instead
     phases = {row["epoch"]: row.get("phase", "") for row in modeldir.read_history(model_dir)}
     rows = []

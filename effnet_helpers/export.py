@@ -348,7 +348,7 @@ def parity_table(model_dir, records_dir, formats=QUANTIZATIONS,
     default paths first (`reuse=True` keeps those newer than model.keras). The Keras row's size
     is model.keras, which also holds the optimizer state (about 3x the weights)."""
     import pandas as pd
-    from tqdm.auto import tqdm
+    from .progress import tqdm
     formats = list(formats)
     for quantize in formats:
         _check_choice("tflite", quantize)

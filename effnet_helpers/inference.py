@@ -159,7 +159,7 @@ class Predictor:
         files that failed are NaN and their reasons are in the dict. `max_side`: shrink photos
         whose longer side is larger (default: as the training records were). Files are read
         and checked in threads while the model predicts the previous chunk."""
-        from tqdm.auto import tqdm
+        from .progress import tqdm
         max_side = max_side or self.max_side
         paths = [str(p) for p in paths]
         result = np.full((len(paths), len(self.classes)), np.nan, dtype=np.float32)

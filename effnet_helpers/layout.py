@@ -25,12 +25,12 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 from tqdm.contrib.concurrent import thread_map
 
 from . import settings, storage
 from .backend import tensorflow
 from .images import ImageProblem, open_image, pillow_limit_lifted, prepare_image
+from .progress import tqdm
 
 # The perceptual hash (docs/evaluation.md): the DCT hash of imagehash's `phash` at hash size 16
 # (256 bits) of a 128 px greyscale thumbnail, for the whole image and for 72 crops of it (1..8% off
@@ -182,7 +182,8 @@ def check_images(table: pd.DataFrame, workers: int | None = None,
                 b"" if hashes is None else hashes.tobytes())
 
     results = thread_map(check, list(rows["path"]), max_workers=workers or os.cpu_count(),
-                         desc="Checking images", unit="img", disable=not progress)
+                         desc="Checking images", unit="img", disable=not progress,
+                         tqdm_class=tqdm)
     columns = ["format", "width", "height", "sha1", "problem", "phash"]
     checked = table.copy()
     checked[columns] = pd.DataFrame([("", 0, 0, "", "", b"")] * len(table), index=table.index)

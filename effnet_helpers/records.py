@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import settings, storage
 from .backend import tensorflow
 from .images import ImageProblem, fast_check, prepare_image, store_unchanged
 from .layout import DatasetError, apply_class_mapping, candidates, class_names, scan_dataset
 from .layout import read_label_map, write_label_map
+from .progress import tqdm
 
 SCHEMA_VERSION = 1
 LABEL_OFFSET = 1  # image/class/label is 1-based in the reference schema

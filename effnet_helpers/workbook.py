@@ -47,6 +47,7 @@ def execute(path: Path, work_dir: Path, profile: str):
         kernel = KernelManager(kernel_name="python3", transport="ipc",
                                ip=os.path.join(sockets, "kernel"))
         client = nbclient.NotebookClient(notebook, km=kernel, timeout=CELL_TIMEOUT_S,
+                                         coalesce_streams=True,  # a text bar's last state
                                          resources={"metadata": {"path": str(path.parent)}})
         try:
             client.execute()

@@ -62,7 +62,8 @@ if importlib.util.find_spec("effnet_helpers") is None:
 import numpy as np
 import pandas as pd
 
-from effnet_helpers import evaluation, plots, runtime, settings, stages, storage
+from effnet_helpers import (evaluation, modeldir, pipeline, plots, runtime, settings, stages,
+                            storage)
 
 runtime.ensure_tensorflow()
 plots.use_projector_style()
@@ -117,6 +118,19 @@ result = evaluation.evaluate(MODEL_DIR, records_dir=RECORDS_DIR, top_k=TOP_K,
                              class_mapping=MERGE_CLASSES)
 CLASSES = result.classes
 pd.Series(result.metrics, name="value").to_frame()
+
+# %% [markdown]
+# The `loss` here is the plain **log loss** against the true labels. Notebook 03's `val_loss`, for
+# the same model and the same validation images, is larger: training measures its loss against
+# label-smoothed targets (a share of the target, 0.1 by default, spread evenly over all classes),
+# and no prediction can bring that one down to 0. The two numbers of this model:
+
+# %%
+last_epoch = modeldir.read_history(MODEL_DIR)[-1]
+smoothing = modeldir.saved_config(MODEL_DIR)["run"]["label_smoothing"]
+print(f"notebook 03, epoch {last_epoch['epoch']}: val_loss {last_epoch['val_loss']:.3f} "
+      f"(against targets smoothed by {smoothing})")
+print(f"here: log loss {result.metrics['loss']:.3f} (against the true labels)")
 
 # %% [markdown]
 # Each row of `result.table()` is one image: what it is, what the model said, and how sure it was.
@@ -190,11 +204,48 @@ result.per_class.drop(index=["macro avg", "weighted avg"]).sort_values("f1").hea
 # %% [markdown]
 # ## 4. The most confident mistakes
 #
-# Wrong predictions that the model was *sure* of are the most instructive: a mislabelled image,
-# two classes that really look alike, or a background the model learned instead of the object.
+# The wrong predictions the model gave the highest probability are the ones to look at first. In a
+# real dataset they are often a mislabelled image, two classes that really look alike, or a
+# background the model learned instead of the object. Look at the pictures, then at the values
+# under them: how many mistakes there are, and how sure the model was of them.
 
 # %%
 evaluation.plot_mistakes(result);
+
+# %%
+shown = pd.DataFrame([{"image": storage.basename(m["name"] or ""), "true": CLASSES[m["true"]],
+                       "predicted": CLASSES[m["predicted"]], "probability": m["probability"]}
+                      for m in result.mistakes])
+pairs = shown.groupby(["true", "predicted"]).size().sort_values(ascending=False)
+wrong = int((~result.table()["correct"]).sum())
+print(f"{len(result.mistakes)} mistakes shown, of {wrong} in all; "
+      f"confidence {shown['probability'].min():.0%} to {shown['probability'].max():.0%}"
+      if len(shown) else "no mistakes on the validation images")
+print("most frequent confusions among them:",
+      ", ".join(f"{t} -> {p} ({n})" for (t, p), n in pairs.head(3).items()) or "none")
+
+# %% [markdown]
+# On the sample digits these are ordinary, correctly labelled digits, so they show where this
+# small model still falls short rather than a problem of the data. Is an accuracy like this one
+# good? A scale helps: the simplest classifier there is, a logistic regression on
+# the raw pixels of the same images (shrunk to 16x16), trained on the training split.
+
+# %%
+from sklearn.linear_model import LogisticRegression
+
+
+def pixels(split):
+    """Every image of a split as 16x16x3 raw pixels in a row, with its label."""
+    data = pipeline.make_dataset(RECORDS_DIR, split, 16, 256, training=False,
+                                 resize_method="resize", class_mapping=MERGE_CLASSES)
+    rows = [(x.numpy().reshape(len(x), -1) / 255.0, y.numpy().argmax(1)) for x, y in data]
+    return np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+
+
+pixel_model = LogisticRegression(max_iter=2000).fit(*pixels("train"))
+pixel_baseline = pixel_model.score(*pixels("validation"))
+print(f"logistic regression on 16x16 pixels: {pixel_baseline:.3f}; "
+      f"this model: {result.metrics['accuracy']:.3f}")
 
 # %% [markdown]
 # ## 5. Every checkpoint, as the original system's `--eval_iterator`

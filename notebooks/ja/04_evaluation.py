@@ -50,7 +50,8 @@ if importlib.util.find_spec("effnet_helpers") is None:
 import numpy as np
 import pandas as pd
 
-from effnet_helpers import evaluation, plots, runtime, settings, stages, storage
+from effnet_helpers import (evaluation, modeldir, pipeline, plots, runtime, settings, stages,
+                            storage)
 
 runtime.ensure_tensorflow()
 plots.use_projector_style()
@@ -97,6 +98,16 @@ result = evaluation.evaluate(MODEL_DIR, records_dir=RECORDS_DIR, top_k=TOP_K,
                              class_mapping=MERGE_CLASSES)
 CLASSES = result.classes
 pd.Series(result.metrics, name="value").to_frame()
+
+# %% [markdown]
+# ここでの `loss` は、正解ラベルに対する普通の**対数損失**（log loss）です。同じモデル、同じ検証画像でも、ノートブック 03 の `val_loss` のほうが大きくなります。学習では、ラベル平滑化（label smoothing）をかけた目標値（目標の一部、既定では 0.1 を、すべてのクラスに均等に配ったもの）に対して損失を測るので、どんな予測でもそれを 0 まで下げることはできないからです。このモデルの2つの数値は次のとおりです。
+
+# %%
+last_epoch = modeldir.read_history(MODEL_DIR)[-1]
+smoothing = modeldir.saved_config(MODEL_DIR)["run"]["label_smoothing"]
+print(f"notebook 03, epoch {last_epoch['epoch']}: val_loss {last_epoch['val_loss']:.3f} "
+      f"(against targets smoothed by {smoothing})")
+print(f"here: log loss {result.metrics['loss']:.3f} (against the true labels)")
 
 # %% [markdown]
 # `result.table()` の各行が画像1枚です。正解は何か、モデルは何と答えたか、そしてどれだけ確信していたか。以下の数値はすべて、この2つの列から数えます。
@@ -159,10 +170,42 @@ result.per_class.drop(index=["macro avg", "weighted avg"]).sort_values("f1").hea
 # %% [markdown]
 # ## 4. 最も自信のあった間違い
 #
-# モデルが*確信して*間違えた予測ほど、学ぶことが多いものです。ラベルの誤り、本当によく似た2つのクラス、あるいはモデルが対象物ではなく背景を学んでしまった場合などが見つかります。
+# モデルが最も高い確率を与えた誤った予測から見ていきましょう。実際のデータセットでは、ラベルの誤り、本当によく似た2つのクラス、あるいはモデルが対象物ではなく背景を学んでしまった場合などが多く見つかります。まず画像を見て、次にその下の数値を見てください。間違いがいくつあり、モデルがそれをどれだけ確信していたかがわかります。
 
 # %%
 evaluation.plot_mistakes(result);
+
+# %%
+shown = pd.DataFrame([{"image": storage.basename(m["name"] or ""), "true": CLASSES[m["true"]],
+                       "predicted": CLASSES[m["predicted"]], "probability": m["probability"]}
+                      for m in result.mistakes])
+pairs = shown.groupby(["true", "predicted"]).size().sort_values(ascending=False)
+wrong = int((~result.table()["correct"]).sum())
+print(f"{len(result.mistakes)} mistakes shown, of {wrong} in all; "
+      f"confidence {shown['probability'].min():.0%} to {shown['probability'].max():.0%}"
+      if len(shown) else "no mistakes on the validation images")
+print("most frequent confusions among them:",
+      ", ".join(f"{t} -> {p} ({n})" for (t, p), n in pairs.head(3).items()) or "none")
+
+# %% [markdown]
+# 見本の数字データでは、これらはごく普通の、正しくラベル付けされた数字です。つまり、データの問題ではなく、この小さなモデルがまだ力の及ばないところを示しています。では、この程度の正解率は良いのでしょうか。物差しがあると判断できます。考えられる最も単純な分類器、つまり同じ画像の生の画素（16x16 に縮小したもの）に対するロジスティック回帰（logistic regression）を、訓練用の分割で学習させてみます。
+
+# %%
+from sklearn.linear_model import LogisticRegression
+
+
+def pixels(split):
+    """Every image of a split as 16x16x3 raw pixels in a row, with its label."""
+    data = pipeline.make_dataset(RECORDS_DIR, split, 16, 256, training=False,
+                                 resize_method="resize", class_mapping=MERGE_CLASSES)
+    rows = [(x.numpy().reshape(len(x), -1) / 255.0, y.numpy().argmax(1)) for x, y in data]
+    return np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
+
+
+pixel_model = LogisticRegression(max_iter=2000).fit(*pixels("train"))
+pixel_baseline = pixel_model.score(*pixels("validation"))
+print(f"logistic regression on 16x16 pixels: {pixel_baseline:.3f}; "
+      f"this model: {result.metrics['accuracy']:.3f}")
 
 # %% [markdown]
 # ## 5. すべてのチェックポイント：元のシステムの `--eval_iterator` と同じ
