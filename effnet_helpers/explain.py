@@ -20,12 +20,12 @@ import math
 import numpy as np
 
 from . import models
-from .images import tensorflow
+from .backend import tensorflow
 
 MIN_CAM_SIDE = 4                 # narrowest feature map that still says where something is
 TOP_LAYER = "top_activation"     # the EfficientNet backbone's last activation (7x7 at 224 px)
 OVERLAY_ALPHA = 0.45             # heatmap opacity over the image
-OVERLAY_CMAP = "jet"
+OVERLAY_CMAP = "inferno"           # perceptual: brightness grows with the value, greys print right
 
 
 def cam_layer(model, layer_name: str | None = None):
@@ -185,6 +185,7 @@ def show_grad_cam(model, images, classes: list[str], labels=None, class_indices=
                   for label in labels]
     ncols = max(1, min(int(ncols), len(images)))
     nrows = math.ceil(len(images) / ncols)
+    ncols = math.ceil(len(images) / nrows)  # as few empty panels as the rows allow (6 -> 2 x 3)
     fig, axes = plt.subplots(2 * nrows, ncols, squeeze=False,
                              figsize=(ncols * size, nrows * (2 * size + 0.9)))
     for ax in axes.flat:
@@ -210,4 +211,8 @@ def show_grad_cam(model, images, classes: list[str], labels=None, class_indices=
     if title:
         fig.suptitle(title, fontsize=18)
     fig.tight_layout()
+    fig.subplots_adjust(right=0.86)  # room for the colour bar, beside every panel
+    scale = plt.cm.ScalarMappable(cmap=OVERLAY_CMAP, norm=plt.Normalize(0, 1))
+    bar = fig.colorbar(scale, cax=fig.add_axes([0.89, 0.15, 0.025, 0.7]))
+    bar.set_label("Grad-CAM, 1 = the strongest evidence", fontsize=12)
     return fig
