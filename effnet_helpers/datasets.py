@@ -109,6 +109,23 @@ def make_messy_dataset(source_dir, dest_dir, classes=None, per_class: int = 4) -
     return str(messy)
 
 
+# The awkward new photos of make_new_photos, each made from the second validation image of one of
+# the first five classes, in this order.
+NEW_PHOTO_CASES = ("scan.png", "print_cmyk.jpg", "phone_rotated.jpg", "large.jpg", "greyscale.jpg")
+
+
+def new_photo_classes(source_dir, photos_dir) -> dict[str, str]:
+    """{file name: the class it shows} for a folder made by make_new_photos from SOURCE_DIR: the
+    awkward cases by NEW_PHOTO_CASES, the plain copies (CLASS_name.jpg) by their prefix."""
+    classes = sorted(p.name for p in (Path(source_dir) / "validation").iterdir() if p.is_dir())
+    expected = dict(zip(NEW_PHOTO_CASES, classes))
+    for path in sorted(Path(photos_dir).iterdir()):
+        owners = [c for c in classes if path.name.startswith(f"{c}_")]
+        if path.name not in expected and owners:
+            expected[path.name] = max(owners, key=len)
+    return expected
+
+
 def make_new_photos(source_dir, dest_dir, per_class: int = 1) -> str:
     """A folder of "new photos" for the inference lesson, made from SOURCE_DIR's validation
     images in the forms phones, scanners and the web hand out: a plain JPEG per class, a PNG, a

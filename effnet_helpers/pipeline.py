@@ -236,9 +236,13 @@ def _decode_window(image_bytes, window):
 
 
 def _resize(image, image_size: int):
-    """Resize to image_size x image_size (bicubic), float32 clipped to 0..255."""
+    """Resize to image_size x image_size (bicubic), float32 clipped to 0..255. Shrinking is
+    antialiased (each output pixel averages the input pixels it covers): without it a 2000 px
+    photo shrunk to 64 keeps one pixel in 30 and its fine detail turns into aliasing patterns;
+    enlarging is the same either way."""
     tf = tensorflow()
-    image = tf.image.resize(image, [image_size, image_size], method=RESIZE_INTERPOLATION)
+    image = tf.image.resize(image, [image_size, image_size], method=RESIZE_INTERPOLATION,
+                            antialias=True)
     image = tf.clip_by_value(image, *PIXEL_RANGE)
     image.set_shape([image_size, image_size, 3])
     return image

@@ -150,10 +150,13 @@ inference.show_prediction(predictor, path, top_k=TOP_K);
 # photo, a greyscale one, and a broken download.
 
 # %%
+DATASET_PHOTOS_MADE = PHOTOS is None  # the demo folder, whose classes are known
 if PHOTOS is None:
     PHOTOS = datasets.make_new_photos(DATA_DIR, os.path.join(settings.work_dir(), "new_photos"))
-plots.image_grid([plots.load_for_display(p, 160) for p in inference.find_images(PHOTOS)
-                  if "broken" not in p][:12], ncols=6, size=1.8, suptitle="New photos (upright)");
+shown = [p for p in inference.find_images(PHOTOS) if "broken" not in p][:12]
+plots.image_grid([plots.load_for_display(p, 160) for p in shown],
+                 [os.path.basename(p)[:16] for p in shown], ncols=6, size=2.0,
+                 suptitle="New photos (as the model will see them: upright)");
 
 # %% [markdown]
 # `predictor.predict` reads the folder, prepares the images in threads while the model works on
@@ -165,7 +168,26 @@ plots.image_grid([plots.load_for_display(p, 160) for p in inference.find_images(
 predictions = predictor.predict([PHOTOS], top_k=TOP_K)
 predictions_csv = os.path.join(settings.work_dir(), "new_photos_predictions.csv")
 storage.write_atomic(predictions_csv, predictions.to_csv(index=False))
-predictions.assign(path=predictions["path"].map(os.path.basename)).round(3)
+expected = datasets.new_photo_classes(DATA_DIR, PHOTOS) if DATASET_PHOTOS_MADE else {}
+table = predictions.assign(path=predictions["path"].map(os.path.basename))
+table.insert(1, "expected", table["path"].map(expected))
+table.round(3)
+
+# %% [markdown]
+# The `expected` column is the class each made photo shows. The awkward cases are the lesson. Each
+# is prepared as the converter prepared the training images (made upright, RGB, JPEG), so the
+# model sees what it was trained on. `large.jpg` is a 2000 px photo: shrinking it to the model's
+# size averages the pixels each output pixel covers (antialiasing); shrunk without that, keeping
+# one pixel in about twenty, its strokes turned into aliasing patterns and the model misread it.
+
+# %%
+for name in ("greyscale.jpg", "large.jpg", "phone_rotated.jpg", "print_cmyk.jpg", "scan.png"):
+    row = table[table["path"] == name]
+    if len(row) and name in expected:
+        said = row.iloc[0].get("label")
+        verdict = ("right" if said == expected[name] else "unsure: sent to a person"
+                   if said == settings.UNKNOWN_LABEL else "WRONG")
+        print(f"{name:18} shows {expected[name]:8} the model says {said}: {verdict}")
 
 # %% [markdown]
 # ## 3. The same answer as evaluation

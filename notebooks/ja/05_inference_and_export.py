@@ -133,10 +133,13 @@ inference.show_prediction(predictor, path, top_k=TOP_K);
 # 実際の新しい写真は、あらゆる形でやってきます。デモ用フォルダには、クラスごとに1枚の検証画像と、扱いにくい例が入っています。PNG、CMYK の JPEG、EXIF タグ付きで横倒しに保存された縦長の写真、大きな写真、グレースケールの写真、そしてダウンロードに失敗した壊れたファイルです。
 
 # %%
+DATASET_PHOTOS_MADE = PHOTOS is None  # デモ用のフォルダ（クラスがわかっている）
 if PHOTOS is None:
     PHOTOS = datasets.make_new_photos(DATA_DIR, os.path.join(settings.work_dir(), "new_photos"))
-plots.image_grid([plots.load_for_display(p, 160) for p in inference.find_images(PHOTOS)
-                  if "broken" not in p][:12], ncols=6, size=1.8, suptitle="New photos (upright)");
+shown = [p for p in inference.find_images(PHOTOS) if "broken" not in p][:12]
+plots.image_grid([plots.load_for_display(p, 160) for p in shown],
+                 [os.path.basename(p)[:16] for p in shown], ncols=6, size=2.0,
+                 suptitle="New photos (as the model will see them: upright)");
 
 # %% [markdown]
 # `predictor.predict` はフォルダを読み、モデルが前のバッチを処理している間に、次の画像をスレッドで準備します。返すのはファイルごとに1行の表です。壊れたファイルには `error` 列に理由が入り、それ以外のファイルはすべて予測されます。この CSV は、`effnet predict MODEL_DIR PHOTOS --output predictions.csv` が書き出すものと同じです。
@@ -145,7 +148,22 @@ plots.image_grid([plots.load_for_display(p, 160) for p in inference.find_images(
 predictions = predictor.predict([PHOTOS], top_k=TOP_K)
 predictions_csv = os.path.join(settings.work_dir(), "new_photos_predictions.csv")
 storage.write_atomic(predictions_csv, predictions.to_csv(index=False))
-predictions.assign(path=predictions["path"].map(os.path.basename)).round(3)
+expected = datasets.new_photo_classes(DATA_DIR, PHOTOS) if DATASET_PHOTOS_MADE else {}
+table = predictions.assign(path=predictions["path"].map(os.path.basename))
+table.insert(1, "expected", table["path"].map(expected))
+table.round(3)
+
+# %% [markdown]
+# `expected` の列は、作った写真それぞれに写っているクラスです。扱いにくい写真こそが学びどころです。どれも、変換器が訓練画像を用意したのと同じように（正しい向きに直し、RGB にし、JPEG にして）準備されるので、モデルは学習したときと同じものを見ます。`large.jpg` は 2000 px の写真です。モデルの大きさに縮小するとき、出力の各画素はそれが覆う入力の画素を平均します（アンチエイリアス、antialiasing）。これをせずに縮小すると、およそ 20 画素に 1 画素しか残らず、筆跡がエイリアシングの模様になって、モデルは読み違えていました。
+
+# %%
+for name in ("greyscale.jpg", "large.jpg", "phone_rotated.jpg", "print_cmyk.jpg", "scan.png"):
+    row = table[table["path"] == name]
+    if len(row) and name in expected:
+        said = row.iloc[0].get("label")
+        verdict = ("right" if said == expected[name] else "unsure: sent to a person"
+                   if said == settings.UNKNOWN_LABEL else "WRONG")
+        print(f"{name:18} shows {expected[name]:8} the model says {said}: {verdict}")
 
 # %% [markdown]
 # ## 3. 評価と同じ答えになること
