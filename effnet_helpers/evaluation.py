@@ -537,11 +537,17 @@ def plot_checkpoint_metrics(table: pd.DataFrame):
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
     fig, ax = plt.subplots(figsize=(10, 4.5))
-    for column in [c for c in table.columns if c.endswith("accuracy") or c == "macro_f1"]:
-        ax.plot(table["epoch"], table[column], "-o", label=column.replace("_", " "))
+    columns = [c for c in table.columns if c.endswith("accuracy") or c == "macro_f1"]
+    # Close metrics lie on top of each other: each its own marker and dash, so all stay visible.
+    styles = [("o", "-", 9), ("s", "--", 8), ("^", ":", 7), ("D", "-.", 6)]
+    for column, (marker, dash, size) in zip(columns, styles * len(columns)):
+        ax.plot(table["epoch"], table[column], marker=marker, linestyle=dash, markersize=size,
+                linewidth=2, label=column.replace("_", " "))
     ax.set_xlabel("checkpoint (epoch)")
+    ax.set_ylabel("on the validation images")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylim(0, 1.02)
+    lowest = float(np.nanmin(table[columns].to_numpy())) if columns else 0.0
+    ax.set_ylim(max(0.0, lowest - 0.1 * (1.0 - lowest) - 0.02), 1.005)  # zoomed on the values
     ax.set_title("Validation metrics per checkpoint")
-    ax.legend(fontsize=11)
+    ax.legend(fontsize=11, loc="lower right")
     return fig

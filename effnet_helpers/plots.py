@@ -206,8 +206,12 @@ def plot_history(history, title: str = "Training curves", baseline=None,
         ax.set_ylabel(metric)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(metric)
-        ax.legend(fontsize=10)
+    # One legend for both panels, below them, where it covers no curve and no label.
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(4, len(names)), fontsize=11,
+               frameon=False)
     fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.1 if len(names) <= 4 else 0.16, 1, 1))
     return fig
 
 

@@ -493,12 +493,12 @@ def describe(config: TrainConfig) -> str:
 def history_summary(history) -> str:
     """The validation accuracy a run reached at the end of each phase (rows of read_history)."""
     rows = list(history.to_dict("records") if hasattr(history, "to_dict") else history)
-    names = {"head": "head phase (feature extraction)", "finetune": "fine-tuning",
-             "full": "everything trained"}
+    names = {"head": "head phase (feature extraction)", "finetune": "fine-tuning phase",
+             "full": "training of every layer"}
     ends = {}
     for row in rows:
         ends[row["phase"]] = row
-    return "; ".join(f"after the {names.get(phase, phase)} (epoch {row['epoch']}): validation "
+    return "; ".join(f"after the {names.get(phase, phase)}, epoch {row['epoch']}: validation "
                      f"accuracy {row['val_accuracy']:.3f}" for phase, row in ends.items())
 
 

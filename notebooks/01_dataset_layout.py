@@ -277,6 +277,9 @@ messy_problems.assign(file=messy_problems["path"].str.replace(str(messy) + "/", 
 # %% [markdown]
 # Errors need fixing before training (delete the leaked copy, remove broken files); warnings are
 # worth a look; infos are files that are reported and left out. Nothing disappears silently.
+# One mess can fill several rows: the photo copied to `validation/` is also the photo that
+# `really_a_png.jpg` holds as a PNG, so the PNG is reported as the near-duplicate of each copy
+# (its bytes differ, its picture does not).
 
 # %% [markdown]
 # ## 5. Splitting a flat folder into train, validation and test

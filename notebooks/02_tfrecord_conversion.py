@@ -276,7 +276,10 @@ records.convert_dataset(DATA_DIR, RECORDS_DIR, shard_size_mb=SHARD_SIZE_MB, max_
 # ## 3. What happens to bad files
 #
 # The messy copy from notebook 01 (a text file, an empty and a truncated JPEG, a PNG named
-# `.jpg`, ...) shows what the converter does with each: the PNG is converted, the rest is reported.
+# `.jpg`, ...) shows what the converter does with each: the PNG is converted to JPEG, files that
+# are no usable image are skipped and listed in `skipped.csv` with the reason. The leaked copy
+# and the validation-only class are sound images, so they are written: the converter checks
+# files, not the dataset's design. That is the check of notebook 01; run it before converting.
 
 # %%
 messy = datasets.make_messy_dataset(DATA_DIR, settings.work_dir() / "02_messy")
@@ -288,12 +291,13 @@ skipped.assign(path=skipped["path"].str.replace(messy + "/", ""))
 # %% [markdown]
 # ## 4. Read the records back and look at them
 #
-# Always check what went in. The first training records, decoded, with the label each one carries:
+# Always check what went in. The first training records, decoded, with the label each one carries
+# as training reads it (the file's 1-based label less 1, so it matches the label map):
 
 # %%
 items = records.take_examples(RECORDS_DIR, "train", count=12)
 plots.image_grid([i["image"] for i in items], [f"{i['label']}: {i['class']}" for i in items],
-                 ncols=6, suptitle="Training records (label: class)");
+                 ncols=6, suptitle="Training records (0-based label: class)");
 
 # %% [markdown]
 # Counting every record per split and class is the final reconciliation: it must match the

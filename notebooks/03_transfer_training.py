@@ -443,12 +443,27 @@ if COMPARE_FROM_SCRATCH:
           f"{scratch['val_accuracy'].iloc[-1]:.3f}")
 print(f"label smoothing {config.label_smoothing}: the lowest loss possible with "
       f"{len(CLASSES)} classes is {training.smoothed_loss_floor(config.label_smoothing, len(CLASSES)):.3f}")
+if {"head", "finetune"} <= set(history["phase"]):
+    last_head = history[history["phase"] == "head"].iloc[-1]
+    first_fine = history[history["phase"] == "finetune"].iloc[0]
+    print(f"first fine-tuning epoch: training accuracy {last_head['accuracy']:.3f} -> "
+          f"{first_fine['accuracy']:.3f} "
+          f"({'down' if first_fine['accuracy'] < last_head['accuracy'] else 'up'}), validation "
+          f"{last_head['val_accuracy']:.3f} -> {first_fine['val_accuracy']:.3f} "
+          f"({'down' if first_fine['val_accuracy'] < last_head['val_accuracy'] else 'up'})")
 
 # %% [markdown]
 # The head phase is a few epochs of small steps, so it can stop short of the read-out, which fits
 # the same linear head to convergence. Fine-tuning also adapts the backbone's later blocks to
 # these images, which no linear head can do: the line above says whether that took it past the
 # read-out in this run.
+#
+# The two accuracies need not move together when fine-tuning starts (the last line). Training
+# accuracy is the average over the epoch's batches, in training mode, while the weights move:
+# in the head phase the backbone only served its cached features, in fine-tuning its blocks are
+# trained, with stochastic depth skipping some of them. Validation accuracy is measured after
+# the epoch, in inference mode, nothing skipped. A first fine-tuning epoch whose training accuracy
+# falls while validation rises is this, not a failure.
 #
 # Because of label smoothing, `loss` and `val_loss` here are measured against the smoothed
 # targets and cannot fall below that floor; notebook 04 reports the plain log loss against the
@@ -467,9 +482,16 @@ model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 # ## 6. What the model directory holds
 
 # %%
-pd.DataFrame([{"file": name, "KB": round(storage.size(storage.join(MODEL_DIR, name)) / 1e3)}
-              for name in storage.listdir(MODEL_DIR)
-              if not storage.isdir(storage.join(MODEL_DIR, name))])
+def entry_row(name):
+    """A file of the model directory, or a folder with its files counted."""
+    path = storage.join(MODEL_DIR, name)
+    inside = ([storage.join(path, f) for f in storage.walk_files(path)] if storage.isdir(path)
+              else [path])
+    return {"entry": name + ("/" if storage.isdir(path) else ""), "files": len(inside),
+            "KB": round(sum(storage.size(f) for f in inside) / 1e3, 1)}
+
+
+pd.DataFrame([entry_row(name) for name in storage.listdir(MODEL_DIR)]).set_index("entry")
 
 # %% [markdown]
 # ## Check yourself

@@ -322,13 +322,18 @@ except evaluation.EvaluationError as error:
 # "unknown" threshold of section 9 and writes the validation figures with both.
 
 # %%
-from effnet_helpers import calibration
+from effnet_helpers import calibration, confidence
 
 calibrated = calibration.calibrate(CHOSEN_DIR, RECORDS_DIR, class_mapping=MERGE_CLASSES)
 print(calibration.summary_text(calibrated.calibration))
 T = calibrated.temperature
 print("T > 1: the model was over-confident" if T > 1 else "T < 1: the model was under-confident"
       if T < 1 else "T = 1: nothing to correct")
+if T < 1 and smoothing:  # the label smoothing of training (section 1)
+    target = 1 - smoothing + smoothing / len(CLASSES)
+    print(f"as label smoothing {smoothing} trains it to be: its target for the true class is "
+          f"{target:.2f}, not 1, so its confidence stays below its accuracy "
+          f"({calibrated.metrics['accuracy']:.3f})")
 
 # %%
 calibration.plot_reliability_diagram(
@@ -354,10 +359,17 @@ filled[["lower", "upper", "images", "confidence", "accuracy"]].round(3)
 # confidence **threshold** the model answers "unknown". A higher threshold names fewer images
 # (lower **coverage**) and gets more of the named ones right: the **risk-coverage** trade-off.
 # `calibrate` chose the lowest threshold at which the named validation images are right at least
-# `settings.TARGET_PRECISION` (99%) of the time, and not by luck: the precision's 95% lower
-# confidence bound must reach it, so 300 named images without a single mistake are the fewest
-# that can show 99%. Pass `target_precision=` or `target_coverage=` to choose otherwise;
+# `settings.TARGET_PRECISION` of the time, and not by luck: the precision's lower confidence bound
+# (at `settings.THRESHOLD_CONFIDENCE`) must reach it. That needs many named images, however right
+# they all are. Pass `target_precision=` or `target_coverage=` to choose otherwise;
 # `effnet predict --reject-below auto` uses the stored threshold.
+
+# %%
+fewest = 1
+while confidence.precision_lower_bound(fewest, fewest) < settings.TARGET_PRECISION:
+    fewest += 1
+print(f"target precision {settings.TARGET_PRECISION:.0%} at {settings.THRESHOLD_CONFIDENCE:.0%} "
+      f"confidence: at least {fewest} named images, all of them right")
 
 # %%
 calibration.plot_risk_coverage(calibrated.risk_coverage(), calibrated.threshold,

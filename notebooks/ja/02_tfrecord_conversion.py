@@ -239,7 +239,7 @@ records.convert_dataset(DATA_DIR, RECORDS_DIR, shard_size_mb=SHARD_SIZE_MB, max_
 # %% [markdown]
 # ## 3. 問題のあるファイルはどうなるか
 #
-# ノートブック 01 で作った乱れたコピー（テキストファイル、空の JPEG と途中で切れた JPEG、`.jpg` という名前の PNG など）を使うと、変換器がそれぞれをどう扱うかがわかります。PNG は変換され、残りは報告されます。
+# ノートブック 01 で作った乱れたコピー（テキストファイル、空の JPEG と途中で切れた JPEG、`.jpg` という名前の PNG など）を使うと、変換器がそれぞれをどう扱うかがわかります。PNG は JPEG に変換され、使える画像でないファイルはスキップされ、理由とともに `skipped.csv` に記録されます。リークしたコピーと検証用にしかないクラスは正常な画像なので、書き込まれます。変換器が調べるのはファイルであって、データセットの組み立てではありません。それはノートブック 01 のチェックの役目なので、変換の前に実行してください。
 
 # %%
 messy = datasets.make_messy_dataset(DATA_DIR, settings.work_dir() / "02_messy")
@@ -251,12 +251,12 @@ skipped.assign(path=skipped["path"].str.replace(messy + "/", ""))
 # %% [markdown]
 # ## 4. レコードを読み戻して見る
 #
-# 入れたものは必ず確かめましょう。最初のいくつかの訓練レコードをデコードし、それぞれが持つラベルと並べて表示します。
+# 入れたものは必ず確かめましょう。最初のいくつかの訓練レコードをデコードし、学習が読むときのラベル（ファイルの 1 始まりのラベルから 1 を引いたもので、ラベルマップと一致します）と並べて表示します。
 
 # %%
 items = records.take_examples(RECORDS_DIR, "train", count=12)
 plots.image_grid([i["image"] for i in items], [f"{i['label']}: {i['class']}" for i in items],
-                 ncols=6, suptitle="Training records (label: class)");
+                 ncols=6, suptitle="Training records (0-based label: class)");
 
 # %% [markdown]
 # レコードを分割ごと・クラスごとにすべて数えるのが、最後の突き合わせです。ノートブック 01 のフォルダの枚数から `skipped.csv` に載っているファイルを引いた数と一致しなければなりません。`records.inspect_records` はシャードそのものを読みます（マニフェストは照合に使うだけです）。そのため、tensorflow/tpu の変換器（元のシステムの利用者が使っていたもの）が書いた、マニフェストのない TFRecord にも使えます。その場合、クラス名は `image/class/synset` 特徴量か、隣にある `synset_id2label.json` から取ります。

@@ -362,9 +362,19 @@ if COMPARE_FROM_SCRATCH:
           f"{scratch['val_accuracy'].iloc[-1]:.3f}")
 print(f"label smoothing {config.label_smoothing}: the lowest loss possible with "
       f"{len(CLASSES)} classes is {training.smoothed_loss_floor(config.label_smoothing, len(CLASSES)):.3f}")
+if {"head", "finetune"} <= set(history["phase"]):
+    last_head = history[history["phase"] == "head"].iloc[-1]
+    first_fine = history[history["phase"] == "finetune"].iloc[0]
+    print(f"first fine-tuning epoch: training accuracy {last_head['accuracy']:.3f} -> "
+          f"{first_fine['accuracy']:.3f} "
+          f"({'down' if first_fine['accuracy'] < last_head['accuracy'] else 'up'}), validation "
+          f"{last_head['val_accuracy']:.3f} -> {first_fine['val_accuracy']:.3f} "
+          f"({'down' if first_fine['val_accuracy'] < last_head['val_accuracy'] else 'up'})")
 
 # %% [markdown]
 # ヘッドの段階は小さなステップを数エポック行うだけなので、同じ線形ヘッドを収束するまで当てはめる読み出しに届かずに終わることがあります。ファインチューニングはさらに、バックボーンの後半のブロックをこれらの画像に合わせて調整します。これはどんな線形ヘッドにもできないことです。この実行でそれが読み出しを超えたかどうかは、上の行が示しています。
+#
+# ファインチューニングが始まるとき、2つの正解率は同じ向きに動くとは限りません（最後の行）。訓練の正解率は、重みが動いている間の、学習モードでのエポック内のバッチの平均です。ヘッドの段階ではバックボーンはキャッシュした特徴量を出すだけでしたが、ファインチューニングではそのブロックが学習され、確率的深さ（stochastic depth）がその一部を飛ばします。検証の正解率はエポックの後に推論モードで、何も飛ばさずに測ります。ファインチューニングの最初のエポックで訓練の正解率が下がり、検証の正解率が上がるのはこのためで、失敗ではありません。
 #
 # ラベル平滑化のため、ここでの `loss` と `val_loss` は平滑化した目標値に対して測ったもので、ある下限より下がることはありません。ノートブック 04 では正解ラベルに対する普通の対数損失（log loss）を報告し、同じモデルでもそちらのほうが小さくなります。比べるのはこの2つの損失ではなく、正解率（accuracy）にしてください。
 
@@ -381,9 +391,16 @@ model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 # ## 6. モデルディレクトリの中身
 
 # %%
-pd.DataFrame([{"file": name, "KB": round(storage.size(storage.join(MODEL_DIR, name)) / 1e3)}
-              for name in storage.listdir(MODEL_DIR)
-              if not storage.isdir(storage.join(MODEL_DIR, name))])
+def entry_row(name):
+    """A file of the model directory, or a folder with its files counted."""
+    path = storage.join(MODEL_DIR, name)
+    inside = ([storage.join(path, f) for f in storage.walk_files(path)] if storage.isdir(path)
+              else [path])
+    return {"entry": name + ("/" if storage.isdir(path) else ""), "files": len(inside),
+            "KB": round(sum(storage.size(f) for f in inside) / 1e3, 1)}
+
+
+pd.DataFrame([entry_row(name) for name in storage.listdir(MODEL_DIR)]).set_index("entry")
 
 # %% [markdown]
 # ## 自分で確かめる

@@ -264,13 +264,18 @@ except evaluation.EvaluationError as error:
 # **温度スケーリング**（temperature scaling、Guo et al., 2017）は、1つの数値 T でこれを直します。ソフトマックスの前にロジットを T で割るのです。T > 1 なら自信過剰な確率をなだらかにし、T < 1 なら控えめすぎる確率を鋭くします。最も確率の高いクラスは決して変わらないので、正解率は元のままです。T は検証画像で当てはめ（対数損失が最小になる T）、モデルディレクトリに保存します。その後は `predict`、評価、書き出しがそれを適用します。`calibrate` は第 9 節の「不明」のしきい値も選び、両方を使った検証データでの数値を書き出します。
 
 # %%
-from effnet_helpers import calibration
+from effnet_helpers import calibration, confidence
 
 calibrated = calibration.calibrate(CHOSEN_DIR, RECORDS_DIR, class_mapping=MERGE_CLASSES)
 print(calibration.summary_text(calibrated.calibration))
 T = calibrated.temperature
 print("T > 1: the model was over-confident" if T > 1 else "T < 1: the model was under-confident"
       if T < 1 else "T = 1: nothing to correct")
+if T < 1 and smoothing:  # 学習のラベル平滑化（セクション 1）
+    target = 1 - smoothing + smoothing / len(CLASSES)
+    print(f"as label smoothing {smoothing} trains it to be: its target for the true class is "
+          f"{target:.2f}, not 1, so its confidence stays below its accuracy "
+          f"({calibrated.metrics['accuracy']:.3f})")
 
 # %%
 calibration.plot_reliability_diagram(
@@ -292,7 +297,14 @@ filled[["lower", "upper", "images", "confidence", "accuracy"]].round(3)
 # %% [markdown]
 # ## 9. いつ「不明」と答えるか
 #
-# モデルが自信を持てない害虫の写真は、間違った名前を付けるより人に回したほうがよいものです。確信度が**しきい値**（threshold）を下回ると、モデルは「不明」と答えます。しきい値を上げるほど名前を付ける画像は減り（**カバー率**（coverage）が下がり）、名前を付けた画像のうち正しいものの割合は上がります。これが**リスクとカバー率**（risk-coverage）のトレードオフです。`calibrate` は、名前を付けた検証画像が少なくとも `settings.TARGET_PRECISION`（99%）の割合で正しくなる最も低いしきい値を選びました。しかも運によるものではありません。適合率の 95% 信頼区間の下限がその値に届かなければならないので、1つも間違えずに名前を付けた画像が少なくとも 300 枚あって、初めて 99% を示せます。別の基準で選ぶには `target_precision=` か `target_coverage=` を渡します。`effnet predict --reject-below auto` は保存されたしきい値を使います。
+# モデルが自信を持てない害虫の写真は、間違った名前を付けるより人に回したほうがよいものです。確信度が**しきい値**（threshold）を下回ると、モデルは「不明」と答えます。しきい値を上げるほど名前を付ける画像は減り（**カバー率**（coverage）が下がり）、名前を付けた画像のうち正しいものの割合は上がります。これが**リスクとカバー率**（risk-coverage）のトレードオフです。`calibrate` は、名前を付けた検証画像が少なくとも `settings.TARGET_PRECISION` の割合で正しくなる最も低いしきい値を選びました。しかも運によるものではありません。適合率の信頼下限（信頼度 `settings.THRESHOLD_CONFIDENCE`）がその値に届かなければなりません。そのためには、すべて正しかったとしても、名前を付けた画像がたくさん必要です。別の基準で選ぶには `target_precision=` か `target_coverage=` を渡します。`effnet predict --reject-below auto` は保存されたしきい値を使います。
+
+# %%
+fewest = 1
+while confidence.precision_lower_bound(fewest, fewest) < settings.TARGET_PRECISION:
+    fewest += 1
+print(f"target precision {settings.TARGET_PRECISION:.0%} at {settings.THRESHOLD_CONFIDENCE:.0%} "
+      f"confidence: at least {fewest} named images, all of them right")
 
 # %%
 calibration.plot_risk_coverage(calibrated.risk_coverage(), calibrated.threshold,

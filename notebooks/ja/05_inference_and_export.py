@@ -227,7 +227,23 @@ plots.image_grid([plots.load_for_display(p, 64) for p in no_class["path"]],
 print(inspect.getsource(explain.grad_cams))
 
 # %% [markdown]
-# 明るい（黄色の）ところが、予測したクラスの根拠がある場所で、暗いところには根拠がありません。目盛りはカラーバーが示します。良いモデルなら根拠は数字の筆跡の上にあり、近道（shortcut）を学んでしまったモデルなら背景や縁にあります。画像の次のセルでは、それを画像ごとに測ります。画像の四辺それぞれの外側 8 分の 1 の帯に、ヒートマップの何割が入っているかです。見本の数字には、そこに筆跡がありません。
+# どの特徴マップを使うのでしょうか。バックボーンの最後の活性化 `top_activation` は 224 px の画像で 7x7 ですが、画像とともに小さくなります。各辺は入力の 32 分の 1 です。2〜3 マスしかないマップでは*どこ*かをほとんど言えないので、`explain.cam_layer` はそのとき、まだ `explain.MIN_CAM_SIDE` マス以上の幅がある、いちばん深い活性化を選びます。ネットワークの少し手前で、少し抽象度が低く、マス目が細かい層です。このモデルでの選択を次のセルが表示します。
+
+# %%
+layer = explain.cam_layer(predictor.model)
+size = predictor.image_size
+grid = tuple(layer.output.shape[1:3])
+top = models.backbone_of(predictor.model).get_layer(explain.TOP_LAYER)
+top_grid = tuple(top.output.shape[1:3])
+print(f"input {size}x{size} px: {explain.TOP_LAYER!r} is {top_grid[0]}x{top_grid[1]}")
+if layer.name == explain.TOP_LAYER:
+    print(f"Grad-CAM uses {layer.name!r}, the backbone's last activation")
+else:
+    print(f"under {explain.MIN_CAM_SIDE} cells wide, so Grad-CAM uses {layer.name!r}: "
+          f"{grid[0]}x{grid[1]}, each cell {size / grid[0]:.0f} px of the image")
+
+# %% [markdown]
+# 明るい（黄色の）ところが、予測したクラスの根拠がある場所で、暗いところには根拠がありません。目盛りはカラーバーが示します。良いモデルなら根拠は数字の筆跡の上にあり、近道（shortcut）を学んでしまったモデルなら背景や縁にあります。画像の次のセルでは、それをパネルごとに測ります。ヒートマップのうちインク（紙とインクの中間より暗い画素を、マップが粗いのでマス目の 4 分の 1 だけ広げたもの）の上にある割合を、画像のうちインクが占める割合と比べます。ヒートが均一に広がっていれば、この2つは同じ値になります。
 
 # %%
 picked = list(from_files["path"])[::60][:6]  # 検証写真 6 枚（60 枚おきに 1 枚）
@@ -236,15 +252,22 @@ truth = [os.path.basename(os.path.dirname(p)) for p in picked]  # クラスの�
 explain.show_grad_cam(predictor.model, sample, CLASSES, labels=truth);
 
 # %%
+from scipy import ndimage
+
 heat = explain.grad_cams(predictor.model, sample)
-edge = np.ones(heat.shape[1:], dtype=bool)
-band = heat.shape[1] // 8
-edge[band:-band, band:-band] = False
-print(f"the edge band is {edge.mean():.0%} of each image: heat spread evenly would put that much there")
-for path, cam in zip(picked, heat):
-    share = cam[edge].sum() / max(cam.sum(), 1e-9)
-    verdict = "mostly on the edges: a shortcut?" if share > 0.5 else "mostly on the digit"
-    print(f"{os.path.basename(path):18} heat on the edges {share:4.0%}  {verdict}")
+grey = sample.mean(axis=-1)                                   # [n, 高さ, 幅]
+paper, darkest = grey.max(axis=(1, 2), keepdims=True), grey.min(axis=(1, 2), keepdims=True)
+margin = max(1, round(size / grid[0] / 4))                    # マス目の 4 分の 1（px）
+ink = np.stack([ndimage.binary_dilation(dark, iterations=margin)
+                for dark in grey < (paper + darkest) / 2])
+for panel, (path, cam, strokes) in enumerate(zip(picked, heat, ink), start=1):
+    on_ink, area = cam[strokes].sum() / max(cam.sum(), 1e-9), strokes.mean()
+    verdict = "on the digit" if on_ink > area else "mostly beside the digit: a shortcut?"
+    print(f"panel {panel} ({truth[panel - 1]:>5}, {os.path.basename(path)}): heat on the ink "
+          f"{on_ink:4.0%}, ink {area:4.0%} of the image: {verdict}")
+
+# %% [markdown]
+# 「a shortcut?」と印の付いたパネルは判定ではなく問いです。1枚の画像ではほとんど何も証明できず、この小さな画像サイズではマップの1マスが多くの画素にまたがります。同じクラスの多くの画像で問いかけてみてください。ヒートが何度も紙や隅や同じ背景に載るなら、モデルは数字ではなく写真の何かを学んでいます。直すのはデータの側です（背景をもっと多様にする、背景を切り落とすように切り抜く）。元のシステムの作者たちがしたようにです。
 
 # %% [markdown]
 # ## 6. スマートフォンや小型デバイス向けの TensorFlow Lite
@@ -298,9 +321,10 @@ speed = ours.loc["int8 weights", "latency_ms"] / ours.loc["float32 weights", "la
 print(f"on this machine, {config['model']}'s int8 file takes {speed:.1f}x the time of its float32 "
       f"file and {ours.loc['int8 weights', 'size_mb'] / ours.loc['float32 weights', 'size_mb']:.0%}"
       " of its size")
+print("int8 is", "slower" if speed > 1 else "faster", "than float32 here")
 
 # %% [markdown]
-# int8 の行は注意して読んでください。これらのファイルは*ダイナミックレンジ量子化*（dynamic-range quantization）を使っています。重みは 8 ビットで格納します（大きさは 4 分の 1）が、計算は浮動小数点のまま、その場で変換しながら行います。浮動小数点のカーネルが高度に最適化されたデスクトップの CPU では、最後の行が示すように、時間を節約するどころか余計にかかることがあります。int8 で速くなるのは、*完全整数*量子化（full-integer quantization：重みと活性化の両方を、数百枚の画像で較正して量子化する）を、スマートフォンやエッジ向けチップの整数演算ユニットで実行したときです。Lite の ReLU6 と、squeeze-and-excitation を持たないことが効いてくるのはそこです。
+# int8 の行は注意して読んでください。これらのファイルは*ダイナミックレンジ量子化*（dynamic-range quantization）を使っています。重みは 8 ビットで格納します（大きさは 4 分の 1）が、計算は浮動小数点のまま、その場で変換しながら行います。浮動小数点のカーネルが高度に最適化されたデスクトップの CPU では、時間を節約するどころか余計にかかることがあります（ここでどちらだったかは最後の行が示します）。int8 で速くなるのは、*完全整数*量子化（full-integer quantization：重みと活性化の両方を、数百枚の画像で較正して量子化する）を、スマートフォンやエッジ向けチップの整数演算ユニットで実行したときです。Lite の ReLU6 と、squeeze-and-excitation を持たないことが効いてくるのはそこです。
 
 # %% [markdown]
 # ## 7. TensorFlow Serving 用の SavedModel

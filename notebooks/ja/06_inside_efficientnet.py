@@ -121,7 +121,18 @@ scaling = arch.scaling_table()
 scaling.round(2)
 
 # %% [markdown]
-# B_n はおおよそ「φ = n」ですが、ぴったりではありません。深さは式より少しゆっくり増え（B7 の深さ 3.1 は φ ≈ 6.2 に当たります）、幅と解像度は少し速く増えます。ブロック数（B0 は 16、B7 は 55）は、各ステージの繰り返し数に深さの係数を掛け、ステージごとに切り上げたものです。
+# B_n はおおよそ「φ = n」ですが、ぴったりではありません。B7 では、3つのうちどれが式より先に進み、どれが遅れているでしょうか。
+
+# %%
+b7 = scaling.loc["B7"]
+for part in ("depth", "width", "resolution"):
+    phi = b7[f"phi from {part}"]
+    pace = "slower than" if phi < 7 else "faster than"
+    print(f"B7's {part:10} {b7[part]:5g} stands for phi = {phi:.2f}: {pace} phi = 7")
+print("blocks, B0 to B7:", list(scaling["blocks"]))
+
+# %% [markdown]
+# ブロック数は、各ステージの繰り返し数に深さの係数を掛け、ステージごとに切り上げたものです。
 
 # %% [markdown]
 # ## 3. `keras.applications` の B0〜B7 を論文と並べる
@@ -137,7 +148,7 @@ built[["input", "paper input", "dropout", "paper dropout", "params_M", "paper pa
        "params diff %", "FLOPs_B", "paper FLOPs_B", "FLOPs diff %"]].round(2)
 
 # %% [markdown]
-# 入力サイズとドロップアウト率は論文どおりです。パラメータ数と FLOPs は数 % 以内で一致します。論文は有効数字 2 桁に丸めています（19.47M を「19M」と書くように）。差が 5% を超えるのはどれでしょうか。
+# 入力サイズとドロップアウト率は論文どおりです。論文はパラメータ数と FLOPs を有効数字 2 桁に丸めています（Keras が 19.47M と数えるものを「19M」と書くように）。差が 5% を超えるのはどれでしょうか。
 
 # %%
 diffs = built[["params diff %", "headless diff %", "FLOPs diff %"]]
@@ -145,7 +156,19 @@ print("over 5%:", {column: list(diffs.index[diffs[column].abs() > 5]) for column
 built[["params_M", "params headless_M", "paper params_M", "headless diff %"]].round(2)
 
 # %% [markdown]
-# 論文との差が 5% を超えるのは、小さめのモデルの**ヘッドなし**（headless：`include_top=False`、ノートブック 03 で学習するバックボーン）のパラメータ数だけです。論文は 1,000 クラスの全結合層も数えているからで、それは B0 では 1,280 × 1,000 + 1,000 = 1.28M 個の重み（5.3M の 24%）、B7 では 2.56M 個（4%）に当たります。ほかに知っておくべき小さな差が 2 つあります。Keras はバッチ正規化の統計量と、入力の正規化に使う平均と分散も数えています（学習はされず、B0 の 0.8%）。また、ここでの FLOPs にはバッチ正規化、活性化関数、SE の掛け算、足し算が含まれていません（演算は 1〜2% 多くなります）。FLOPs の差は 5% 未満に収まります（最大は B4 で、4.39B を論文は「4.2B」としています）。
+# **ヘッドなし**（headless：`include_top=False`、ノートブック 03 で学習するバックボーン）のパラメータ数が論文と合わないのは、論文が ImageNet の分類器も数えているからです。top のチャンネルから 1,000 クラスへの全結合層で、重みとクラスごとに1つのバイアスを持ちます。それが各モデルに占める割合と、FLOPs の最大の差は次のとおりです。
+
+# %%
+dense = built["params_M"] - built["params headless_M"]
+for name in ("B0", "B7"):
+    print(f"{name}: the 1,000-class dense layer holds {dense[name]:.2f}M of "
+          f"{built.loc[name, 'params_M']:.2f}M parameters ({dense[name] / built.loc[name, 'params_M']:.0%})")
+worst = built["FLOPs diff %"].abs().idxmax()
+print(f"largest FLOPs difference: {worst}, {built.loc[worst, 'FLOPs_B']:.2f}B counted here, "
+      f"{built.loc[worst, 'paper FLOPs_B']:g}B in the paper ({built.loc[worst, 'FLOPs diff %']:+.1f}%)")
+
+# %% [markdown]
+# つまり全結合層は、小さなモデルでは大きな部分を、大きなモデルでは小さな部分を占めます。ほかに知っておくべき小さな差が 2 つあります。Keras はバッチ正規化の統計量と、入力の正規化に使う平均と分散も数えています（学習はされません）。また、ここでの FLOPs にはバッチ正規化、活性化関数、SE の掛け算、足し算が含まれていません。どれも畳み込みに比べれば小さなものです。
 
 # %% [markdown]
 # ## 4. 精度と大きさ：公表されている数値
@@ -173,7 +196,16 @@ axes[0].set_ylabel("ImageNet top-1 accuracy (%)")
 fig.suptitle("EfficientNet B0-B7: published ImageNet top-1 against size");
 
 # %% [markdown]
-# 1段階ごとに FLOPs は前の約 2 倍かかり、得られる精度の伸びは小さくなっていきます。B1 は B0 より 2 ポイント高くなりますが、B7 は B6 より 2 倍の計算量で 0.3 ポイントしか上がりません。小さなデータセットでの転移学習なら、価値があるのは B0〜B3 です。
+# 1段階ずつ、前のモデルの何倍の FLOPs がかかり、それで top-1 が何ポイント上がるかを見ます。
+
+# %%
+steps = pd.DataFrame({"FLOPs x": arch.PAPER["FLOPs_B"] / arch.PAPER["FLOPs_B"].shift(),
+                      "top1 gain": arch.PAPER["top1"].diff()}).iloc[1:]
+print("under a point of top-1 for the step:", list(steps.index[steps["top1 gain"] < 1]))
+steps.round(2)
+
+# %% [markdown]
+# どの段階も前の段階のおよそ 2 倍前後の計算量がかかり、後半の段階で得られる伸びはそれぞれ 1 ポイントに届きません。小さなデータセットでの転移学習なら、価値があるのは B0〜B3 です。
 
 # %% [markdown]
 # ## 5. MBConv をゼロから
@@ -272,7 +304,7 @@ for mistake, model in b0.items():
 pd.DataFrame(mistake_rows)
 
 # %% [markdown]
-# **生存確率のつもりで落とす確率を使う。** 論文と参照実装のコードは生存確率（0.8）で述べていますが、Keras の `drop_connect_rate` は落とす確率（0.2）です。取り違えてもパラメータ数と形状は同じままですが、学習中に残差の分岐を少しではなく大半を落とし、生き残った分岐を最大で 40 倍に拡大してしまいます。
+# **生存確率のつもりで落とす確率を使う。** 論文と参照実装のコードは生存確率（0.8）で述べていますが、Keras の `drop_connect_rate` は落とす確率（0.2）です。取り違えてもパラメータ数と形状は同じままですが、学習中に残差の分岐を少しではなく大半を落とし、生き残った分岐を何倍にも拡大してしまいます。
 
 # %%
 wrong = arch.efficientnet(mistake="drop_as_survival", include_top=False)
@@ -452,7 +484,18 @@ nearest = pd.DataFrame(rows).set_index("model")
 nearest.round({"top1 diff (params)": 1, "top1 diff (FLOPs)": 1})
 
 # %% [markdown]
-# 表は、自分にとって大事な列で読んでください（各 Lite のモデルを、いちばん近い B のモデルと並べています）。**パラメータ数**（メモリ、ファイルの大きさ）に対しては、Lite1 以降で2つのファミリーは互角で、差はどちらの向きにも 1 ポイント以内です。Lite0 は B0 より 2 ポイント低くなっています。**積和演算の回数**（画像1枚あたりの計算量）に対しては、Lite0〜Lite3 はほぼ同じ計算量の B のモデルより 1.8〜2.5 ポイント低く、Lite4 は B3 とほぼ同じ精度を得るのに B3 より多くの計算量（18 億に対して 26.4 億）を必要とします。これが squeeze-and-excitation と swish を手放した代償です。Lite で得られるのは、スマートフォンの整数演算ハードウェアでよく動き、量子化してもほとんど精度を失わないモデルです。このワークブックのオフラインのプロファイルには、もう一つ理由があります。Lite0 の ImageNet の重みは PyPI のパッケージに含まれているので、ノートブック 03 はインターネットなしでそこから学習できるのです。
+# 表は、自分にとって大事な列で読んでください（各 Lite のモデルを、いちばん近い B のモデルと並べています）。その値からまとめると次のとおりです。
+
+# %%
+for column, by in (("top1 diff (params)", "B by params"), ("top1 diff (FLOPs)", "B by FLOPs")):
+    print(f"against {by[5:]}:", ", ".join(f"{name} {row[column]:+.1f} ({row[by]})"
+                                           for name, row in nearest.iterrows()))
+lite4 = nearest.loc["lite4"]
+print(f"lite4: {lite4.FLOPs_B:g} billion multiply-adds against {lite4['B by FLOPs']}'s "
+      f"{lite4['its FLOPs_B']:g}")
+
+# %% [markdown]
+# **パラメータ数**（メモリ、ファイルの大きさ）に対しては、2つのファミリーはほぼ互角で、Lite0 が B0 より低くなっています。**積和演算の回数**（画像1枚あたりの計算量）に対しては、どの Lite のモデルもほぼ同じ計算量の B のモデルより低く、Lite4 は B3 とほぼ同じ精度を得るのに B3 より多くの計算量を必要とします。これが squeeze-and-excitation と swish を手放した代償です。Lite で得られるのは、スマートフォンの整数演算ハードウェアでよく動き、量子化してもほとんど精度を失わないモデルです。このワークブックのオフラインのプロファイルには、もう一つ理由があります。Lite0 の ImageNet の重みは PyPI のパッケージに含まれているので、ノートブック 03 はインターネットなしでそこから学習できるのです。
 
 # %% [markdown]
 # ## 自分で確かめる
