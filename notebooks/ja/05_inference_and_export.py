@@ -262,7 +262,7 @@ ink = np.stack([ndimage.binary_dilation(dark, iterations=margin)
                 for dark in grey < (paper + darkest) / 2])
 for panel, (path, cam, strokes) in enumerate(zip(picked, heat, ink), start=1):
     on_ink, area = cam[strokes].sum() / max(cam.sum(), 1e-9), strokes.mean()
-    verdict = "on the digit" if on_ink > area else "mostly beside the digit: a shortcut?"
+    verdict = "drawn to the digit" if on_ink > area else "no more on the digit than chance: a shortcut?"
     print(f"panel {panel} ({truth[panel - 1]:>5}, {os.path.basename(path)}): heat on the ink "
           f"{on_ink:4.0%}, ink {area:4.0%} of the image: {verdict}")
 
