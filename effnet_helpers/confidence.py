@@ -169,7 +169,7 @@ def precision_lower_bound(right, accepted,
                           confidence: float | None = settings.THRESHOLD_CONFIDENCE):
     """A one-sided lower confidence bound on the precision of images accepted: `right` of
     `accepted` were right. Clopper-Pearson (exact binomial) at `confidence`; None: the observed
-    share itself. With 300 accepted and none wrong the 95% bound is 0.990: fewer images cannot
+    share itself. With 299 accepted and none wrong the 95% bound is 0.990: fewer images cannot
     show 99% precision, however right they all were."""
     from scipy.stats import beta
     right, accepted = np.asarray(right, dtype=float), np.asarray(accepted, dtype=float)

@@ -502,12 +502,18 @@ def history_summary(history) -> str:
                      f"accuracy {row['val_accuracy']:.3f}" for phase, row in ends.items())
 
 
+def smoothed_targets(label_smoothing: float, num_classes: int) -> tuple[float, float]:
+    """The label-smoothed target of the true class and of each other class: 1 - e + e/K and e/K
+    (Keras' CategoricalCrossentropy(label_smoothing=e) over K classes)."""
+    other = label_smoothing / num_classes
+    return 1 - label_smoothing + other, other
+
+
 def smoothed_loss_floor(label_smoothing: float, num_classes: int) -> float:
     """The lowest cross-entropy a model can reach against label-smoothed targets (the entropy of
-    the smoothed target: 1 - e + e/K for the true class, e/K for each other)."""
+    the smoothed target, `smoothed_targets`)."""
     import math
     if not label_smoothing:
         return 0.0
-    other = label_smoothing / num_classes
-    true = 1 - label_smoothing + other
+    true, other = smoothed_targets(label_smoothing, num_classes)
     return -(true * math.log(true) + (num_classes - 1) * other * math.log(other))

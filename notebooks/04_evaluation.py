@@ -322,7 +322,7 @@ except evaluation.EvaluationError as error:
 # "unknown" threshold of section 9 and writes the validation figures with both.
 
 # %%
-from effnet_helpers import calibration, confidence
+from effnet_helpers import calibration, confidence, training
 
 calibrated = calibration.calibrate(CHOSEN_DIR, RECORDS_DIR, class_mapping=MERGE_CLASSES)
 print(calibration.summary_text(calibrated.calibration))
@@ -330,7 +330,7 @@ T = calibrated.temperature
 print("T > 1: the model was over-confident" if T > 1 else "T < 1: the model was under-confident"
       if T < 1 else "T = 1: nothing to correct")
 if T < 1 and smoothing:  # the label smoothing of training (section 1)
-    target = 1 - smoothing + smoothing / len(CLASSES)
+    target, _ = training.smoothed_targets(smoothing, len(CLASSES))
     print(f"as label smoothing {smoothing} trains it to be: its target for the true class is "
           f"{target:.2f}, not 1, so its confidence stays below its accuracy "
           f"({calibrated.metrics['accuracy']:.3f})")

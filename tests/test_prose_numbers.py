@@ -29,7 +29,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")) + \
 NUMBER = re.compile(r"(?<![\w.,^-])(\d{1,3}(?:,\d{3})+|\d+\.\d+|\d+(?:\.\d+)?\s?%|\d+(?:\.\d+)?x"
                     r"|[1-9]\d+)(?![\w^])")
 B0_STAGE_REPEATS = sum(stage.repeats for stage in arch.B0_STAGES)
-SMOOTHED_TARGET = 1 - training.TrainConfig().label_smoothing * (1 - 1 / 10)  # 10 digit classes
+SMOOTHED_TARGET = training.smoothed_targets(training.TrainConfig().label_smoothing, 10)[0]  # 10 digits
 
 # A number the prose may state without an output to back it: why, and, for a number of the
 # package, the package's value it must equal.

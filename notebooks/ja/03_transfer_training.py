@@ -394,9 +394,9 @@ model = training.train(RECORDS_DIR, MODEL_DIR, config, runtime=session)
 def entry_row(name):
     """A file of the model directory, or a folder with its files counted."""
     path = storage.join(MODEL_DIR, name)
-    inside = ([storage.join(path, f) for f in storage.walk_files(path)] if storage.isdir(path)
-              else [path])
-    return {"entry": name + ("/" if storage.isdir(path) else ""), "files": len(inside),
+    folder = storage.isdir(path)
+    inside = [storage.join(path, f) for f in storage.walk_files(path)] if folder else [path]
+    return {"entry": name + ("/" if folder else ""), "files": len(inside),
             "KB": round(sum(storage.size(f) for f in inside) / 1e3, 1)}
 
 

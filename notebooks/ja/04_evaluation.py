@@ -264,7 +264,7 @@ except evaluation.EvaluationError as error:
 # **温度スケーリング**（temperature scaling、Guo et al., 2017）は、1つの数値 T でこれを直します。ソフトマックスの前にロジットを T で割るのです。T > 1 なら自信過剰な確率をなだらかにし、T < 1 なら控えめすぎる確率を鋭くします。最も確率の高いクラスは決して変わらないので、正解率は元のままです。T は検証画像で当てはめ（対数損失が最小になる T）、モデルディレクトリに保存します。その後は `predict`、評価、書き出しがそれを適用します。`calibrate` は第 9 節の「不明」のしきい値も選び、両方を使った検証データでの数値を書き出します。
 
 # %%
-from effnet_helpers import calibration, confidence
+from effnet_helpers import calibration, confidence, training
 
 calibrated = calibration.calibrate(CHOSEN_DIR, RECORDS_DIR, class_mapping=MERGE_CLASSES)
 print(calibration.summary_text(calibrated.calibration))
@@ -272,7 +272,7 @@ T = calibrated.temperature
 print("T > 1: the model was over-confident" if T > 1 else "T < 1: the model was under-confident"
       if T < 1 else "T = 1: nothing to correct")
 if T < 1 and smoothing:  # 学習のラベル平滑化（セクション 1）
-    target = 1 - smoothing + smoothing / len(CLASSES)
+    target, _ = training.smoothed_targets(smoothing, len(CLASSES))
     print(f"as label smoothing {smoothing} trains it to be: its target for the true class is "
           f"{target:.2f}, not 1, so its confidence stays below its accuracy "
           f"({calibrated.metrics['accuracy']:.3f})")
